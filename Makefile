@@ -7,8 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 STAMP := $(VENV)/.installed
+# aws-sam-cli pins boto3 below the app's version: it gets a virtual environment of its own.
+SAM_VENV := .sam-venv
+SAM := SAM_CLI_TELEMETRY=0 PATH=$(dir $(PYTHON)):$$PATH $(SAM_VENV)/bin/sam
+HOST_ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 
-.PHONY: run dev test lint bench clean
+.PHONY: run dev test lint validate build artifact-check clean
 
 $(STAMP): pyproject.toml layers/core/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,5 +36,26 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli cfn-lint
+	touch $@
+
+## validate: cfn-lint and sam validate --lint, offline
+validate: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
+
+## build: the deployable (arm64) artifact in .aws-sam/build
+build: $(SAM_VENV)/.installed
+	$(SAM) build
+
+## artifact-check: every handler imports from a built artifact with only its folder and the layer on sys.path.
+## arm64 wheels cannot load on an x86_64 host, so there the same template is built for the host first.
+artifact-check: $(SAM_VENV)/.installed $(STAMP)
+	sed 's/arm64/$(HOST_ARCH)/g' template.yaml > .template.host.yaml
+	$(SAM) build --template-file .template.host.yaml --build-dir .aws-sam/build-host
+	$(BIN)/python scripts/check_artifact.py .aws-sam/build-host --python $(PYTHON)
+
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .template.host.yaml .pytest_cache .ruff_cache

@@ -1,0 +1,14 @@
+"""The performance promises, in one place: health reports them, benchmarks and alarms check them."""
+
+TARGETS = {
+    "turnLatencyMs": {
+        "p50": 150,
+        "p90": 250,
+        "note": "server-side, final prompt to first speakable text sent",
+    },
+    "turnOverheadMs": {"p50": 5, "p99": 20, "note": "turn latency minus the LLM's first-token time"},
+    "cacheHitTurnMs": {"p99": 30},
+    "cacheHitRate": {"min": 0.40, "note": "on repeated interactions"},
+    "failoverRecoveryMs": {"max": 300, "note": "plus the secondary provider's own first-token time"},
+    "languages": {"min": 50},
+}

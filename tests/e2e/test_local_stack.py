@@ -1,0 +1,164 @@
+"""The local stack over real sockets: HTTP API events, the WebSocket API and the @connections API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from urllib.parse import parse_qs
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.conftest import ROOT, RunningStack, start_stack, stop_stack
+
+pytestmark = pytest.mark.e2e
+ECHO_TEMPLATE = ROOT / "tests" / "e2e" / "echo_stack" / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def echo_stack():
+    stack = start_stack("--template", str(ECHO_TEMPLATE), "--env-file", "/nonexistent")
+    yield stack
+    stop_stack(stack)
+
+
+def _management(stack: RunningStack):
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=f"{stack.base_url}/test",
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def test_http_event_has_path_parameters_query_and_request_context(echo_stack):
+    response = httpx.get(
+        f"{echo_stack.base_url}/items/42?colour=red&colour=blue&size=L", headers={"X-Trace": "t1"}
+    )
+    assert response.status_code == 200
+    assert response.headers["x-echo"] == "1"
+    event = response.json()["event"]
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "GET /items/{itemId}"
+    assert event["rawPath"] == "/items/42"
+    assert event["pathParameters"] == {"itemId": "42"}
+    assert event["rawQueryString"] == "colour=red&colour=blue&size=L"
+    assert event["queryStringParameters"] == {"colour": "red,blue", "size": "L"}
+    assert event["headers"]["x-trace"] == "t1"
+    context = event["requestContext"]
+    assert context["http"]["method"] == "GET"
+    assert context["stage"] == "$default"
+    assert context["domainName"] == echo_stack.base_url.removeprefix("http://")
+    assert 0 < response.json()["remainingMs"] <= 5000
+
+
+def test_literal_route_wins_over_a_path_parameter(echo_stack):
+    event = httpx.get(f"{echo_stack.base_url}/items/special").json()["event"]
+    assert event["routeKey"] == "GET /items/special"
+    assert "pathParameters" not in event
+
+
+def test_form_post_arrives_base64_encoded_like_api_gateway(echo_stack):
+    form = {"CallSid": "CA123", "SpeechResult": "yes, 3 pm works", "Digits": "1"}
+    response = httpx.post(f"{echo_stack.base_url}/form", data=form)
+    event = response.json()["event"]
+    assert event["isBase64Encoded"] is True
+    decoded = parse_qs(base64.b64decode(event["body"]).decode())
+    assert decoded == {k: [v] for k, v in form.items()}
+    assert event["headers"]["content-type"] == "application/x-www-form-urlencoded"
+
+
+def test_json_post_arrives_as_text(echo_stack):
+    response = httpx.request("POST", f"{echo_stack.base_url}/boom", json={"a": 1})
+    assert response.status_code == 500  # /boom raises: API Gateway's answer, not the handler's
+    assert response.json() == {"message": "Internal Server Error"}
+
+
+def test_unknown_route_and_wrong_method_are_404(echo_stack):
+    assert httpx.get(f"{echo_stack.base_url}/nowhere").status_code == 404
+    response = httpx.delete(f"{echo_stack.base_url}/items/42")
+    assert response.status_code == 404
+    assert response.json() == {"message": "Not Found"}
+
+
+def test_websocket_connect_message_reply_and_disconnect(echo_stack):
+    url = echo_stack.base_url.replace("http", "ws") + "/test?trackingId=t-1"
+    with connect(url, additional_headers={"X-Twilio-Signature": "sig"}, open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "setup"}))
+        reply = json.loads(ws.recv(timeout=10))
+        assert reply["echo"] == json.dumps({"type": "setup"})
+        assert reply["route"] == "$default"
+        connection_id = reply["connectionId"]
+        ws.send("describe")
+        assert json.loads(json.loads(ws.recv(timeout=10))["echo"]) == {"sourceIp": "127.0.0.1"}
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=_moto_endpoint(echo_stack),
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    ).Table("EchoTable")
+    assert table.get_item(Key={"pk": f"connect#{connection_id}"}).get("Item")
+    deadline = time.monotonic() + 10
+    while not table.get_item(Key={"pk": f"disconnect#{connection_id}"}).get("Item"):
+        assert time.monotonic() < deadline, "$disconnect was not invoked"
+        time.sleep(0.05)
+
+
+def _moto_endpoint(stack: RunningStack) -> str:
+    line = next(line for line in stack.output if "DynamoDB (moto)" in line)
+    return line.split()[2].rstrip(":")
+
+
+def test_connect_rejected_by_the_handler_fails_the_handshake(echo_stack):
+    url = echo_stack.base_url.replace("http", "ws") + "/test?reject=1"
+    with pytest.raises(InvalidStatus) as failure:
+        connect(url, open_timeout=10)
+    assert failure.value.response.status_code == 403
+
+
+def test_handler_error_sends_api_gateways_error_frame_and_keeps_the_socket(echo_stack):
+    url = echo_stack.base_url.replace("http", "ws") + "/test"
+    with connect(url, open_timeout=10) as ws:
+        ws.send("boom")
+        frame = json.loads(ws.recv(timeout=10))
+        assert frame["message"] == "Internal server error"
+        assert frame["connectionId"] and frame["requestId"]
+        ws.send("still here?")
+        assert json.loads(ws.recv(timeout=10))["echo"] == "still here?"
+
+
+def test_management_api_gone_after_close_and_for_unknown_connections(echo_stack):
+    management = _management(echo_stack)
+    url = echo_stack.base_url.replace("http", "ws") + "/test"
+    with connect(url, open_timeout=10) as ws:
+        ws.send("hello")
+        connection_id = json.loads(ws.recv(timeout=10))["connectionId"]
+        described = management.get_connection(ConnectionId=connection_id)
+        assert described["Identity"]["SourceIp"] == "127.0.0.1"
+        management.post_to_connection(ConnectionId=connection_id, Data=b'{"type":"text","token":"hi"}')
+        assert json.loads(ws.recv(timeout=10)) == {"type": "text", "token": "hi"}
+        ws.send("close")  # the handler deletes its own connection
+        with pytest.raises(Exception) as closed:
+            ws.recv(timeout=10)
+        assert "1000" in str(closed.value) or "close" in str(closed.value).lower()
+    with pytest.raises(management.exceptions.GoneException):
+        management.post_to_connection(ConnectionId=connection_id, Data=b"late")
+    with pytest.raises(management.exceptions.GoneException):
+        management.get_connection(ConnectionId="bm90LWEtY29ubmVjdGlvbg==")
+
+
+def test_message_over_the_api_gateway_limit_closes_with_1009(echo_stack):
+    url = echo_stack.base_url.replace("http", "ws") + "/test"
+    with connect(url, open_timeout=10, max_size=None) as ws:
+        ws.send("x" * (128 * 1024 + 1))
+        with pytest.raises(Exception) as closed:
+            ws.recv(timeout=10)
+        assert "1009" in str(closed.value)

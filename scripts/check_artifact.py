@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("build_dir", type=Path)
     parser.add_argument("--python", default="python3.12")
     args = parser.parse_args()
-    return 1 if check(args.build_dir, args.python) else 0
+    return 1 if check(args.build_dir.resolve(), args.python) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""Streaming LLM providers behind one interface, and the failover chain that keeps a call from going silent.
+
+chain = chain_from_env(os.environ)            # once per process: clients and breakers live in it
+stream = chain.stream(messages, max_tokens=150, temperature=0.3,
+                      context=ScriptContext(language="zh-HK", scripted_line=node_line,
+                                            holding_phrase=holding_phrase_for))  # kimiyi.languages
+for delta in stream: send(delta)
+stream.result  # provider, failures, first_token_ms, chunks_sent, dropped
+"""
+
+from typing import TYPE_CHECKING
+
+from .azure_endpoint import DEFAULT_AZURE_API_VERSION, AzureTarget, parse_azure_endpoint
+from .base import DEFAULT_HOLDING_PHRASE, LLMProvider, Message, ProviderTimeouts, ScriptContext
+from .breaker import BreakerSettings, CircuitBreaker
+from .config import chain_from_env, env_with_secrets, providers_from_env
+from .errors import LLMConfigError, MalformedChunkError
+from .failover import FailedAttempt, FailoverChain, FailoverStream, FailureReason, StreamResult
+from .scripted import ScriptedProvider
+from .tokens import split_into_tokens
+
+if TYPE_CHECKING:
+    from .openai_providers import AzureOpenAIProvider, CompatibleProvider, OpenAIChatProvider, OpenAIProvider
+
+# The openai-backed providers load on first use: importing `openai` costs about half a second, which
+# a scripted-only (offline) process should not pay.
+_LAZY = {"AzureOpenAIProvider", "CompatibleProvider", "OpenAIChatProvider", "OpenAIProvider"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from . import openai_providers
+
+        return getattr(openai_providers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_AZURE_API_VERSION",
+    "DEFAULT_HOLDING_PHRASE",
+    "AzureOpenAIProvider",
+    "AzureTarget",
+    "BreakerSettings",
+    "CircuitBreaker",
+    "CompatibleProvider",
+    "FailedAttempt",
+    "FailoverChain",
+    "FailoverStream",
+    "FailureReason",
+    "LLMConfigError",
+    "LLMProvider",
+    "MalformedChunkError",
+    "Message",
+    "OpenAIChatProvider",
+    "OpenAIProvider",
+    "ProviderTimeouts",
+    "ScriptContext",
+    "ScriptedProvider",
+    "StreamResult",
+    "chain_from_env",
+    "env_with_secrets",
+    "parse_azure_endpoint",
+    "providers_from_env",
+    "split_into_tokens",
+]

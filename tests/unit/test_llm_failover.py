@@ -1,0 +1,302 @@
+"""The failover chain's rules, with in-process fake providers (the real client is in tests/integration)."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx2
+import openai
+import pytest
+from kimiyi.llm import (
+    BreakerSettings,
+    FailoverChain,
+    FailoverStream,
+    FailureReason,
+    ScriptContext,
+    ScriptedProvider,
+)
+from kimiyi.llm.failover import classify
+
+HANG = object()  # a step that blocks until the stream is closed
+SAFETY_S = 10  # a bound for "it finished", far above any deadline used here
+MESSAGES = [{"role": "user", "content": "When are you open?"}]
+
+
+class FakeStream:
+    def __init__(self, provider: FakeProvider) -> None:
+        self._provider = provider
+        self._steps = iter(provider.steps)
+
+    def __iter__(self) -> FakeStream:
+        return self
+
+    def __next__(self) -> str:
+        step = next(self._steps)
+        if step is HANG:
+            self._provider.released.wait(SAFETY_S)
+            raise StopIteration
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+    def close(self) -> None:
+        self._provider.closed += 1
+        self._provider.released.set()
+
+
+class FakeProvider:
+    """Streams `steps`: text deltas, exceptions to raise, or HANG."""
+
+    def __init__(self, name: str, *steps: object) -> None:
+        self.name = name
+        self.steps = steps
+        self.calls = 0
+        self.closed = 0
+        self.released = threading.Event()
+        self.contexts: list[ScriptContext] = []
+
+    def stream(self, messages, *, max_tokens, temperature, context):
+        self.calls += 1
+        self.contexts.append(context)
+        return FakeStream(self)
+
+    def describe(self):
+        return {"name": self.name, "model": "fake", "host": "nowhere"}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def consume(stream: FailoverStream) -> str:
+    """Read the whole stream in a thread; a stream that never ends fails the test instead of hanging it."""
+    deltas: list[str] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            deltas.extend(stream)
+        except BaseException as error:
+            errors.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(SAFETY_S)
+    assert not reader.is_alive(), "the stream did not finish"
+    assert not errors, errors
+    assert stream.result.finished
+    return "".join(deltas)
+
+
+def chain(*providers, **options) -> FailoverChain:
+    # Short enough for a quick run, long enough that a healthy fake never misses it on a busy machine.
+    options.setdefault("first_token_timeout_s", 0.2)
+    options.setdefault("stall_timeout_s", 0.2)
+    return FailoverChain(list(providers), **options)
+
+
+def test_the_first_healthy_provider_answers():
+    primary = FakeProvider("primary", "Hello", " there", ".")
+    secondary = FakeProvider("secondary", "No")
+    stream = chain(primary, secondary).stream(MESSAGES)
+    assert consume(stream) == "Hello there."
+    assert stream.result.provider == "primary"
+    assert stream.result.failures == []
+    assert stream.result.chunks_sent and stream.result.first_token_ms is not None
+    assert secondary.calls == 0
+
+
+def test_an_error_before_the_first_token_moves_to_the_next_provider():
+    primary = FakeProvider("primary", RuntimeError("boom"))
+    secondary = FakeProvider("secondary", "Hi", "!")
+    stream = chain(primary, secondary).stream(MESSAGES)
+    assert consume(stream) == "Hi!"
+    assert stream.result.provider == "secondary"
+    [failure] = stream.result.failures
+    assert (failure.provider, failure.reason, failure.detail) == (
+        "primary",
+        FailureReason.ERROR,
+        "RuntimeError",
+    )
+    assert stream.result.failovers == 1
+
+
+def test_a_hang_is_abandoned_at_the_deadline_and_the_next_provider_answers():
+    primary = FakeProvider("primary", HANG)
+    secondary = FakeProvider("secondary", "Still", " here")
+    stream = chain(primary, secondary, first_token_timeout_s=0.2).stream(MESSAGES)
+    assert consume(stream) == "Still here"
+    assert stream.result.provider == "secondary"
+    assert [(f.provider, f.reason) for f in stream.result.failures] == [("primary", FailureReason.TIMEOUT)]
+    assert primary.closed >= 1  # the hung request was cut off, not left running
+
+
+def test_a_provider_that_blocks_inside_stream_cannot_hold_the_caller():
+    class BlockingProvider(FakeProvider):
+        def stream(self, messages, **options):
+            self.released.wait(SAFETY_S)
+            return super().stream(messages, **options)
+
+    primary = BlockingProvider("primary", "late")
+    stream = chain(primary, FakeProvider("secondary", "on time")).stream(MESSAGES)
+    assert consume(stream) == "on time"
+    primary.released.set()
+
+
+def test_a_reply_with_no_text_counts_as_a_failure():
+    stream = chain(FakeProvider("primary", "", ""), FakeProvider("secondary", "ok")).stream(MESSAGES)
+    assert consume(stream) == "ok"
+    assert stream.result.failures[0].detail == "reply with no text"
+
+
+def test_no_retry_after_the_first_delta_and_the_holding_phrase_follows_a_drop():
+    primary = FakeProvider("primary", "Our", " hours", " are", ConnectionResetError("gone"))
+    secondary = FakeProvider("secondary", "should not be called")
+    context = ScriptContext(language="en-US", holding_phrase="Sorry, one moment.")
+    stream = chain(primary, secondary).stream(MESSAGES, context=context)
+    assert consume(stream) == "Our hours are Sorry, one moment."
+    assert secondary.calls == 0
+    result = stream.result
+    assert result.provider == "primary" and result.dropped and result.holding_phrase_added
+    assert [(f.provider, f.reason) for f in result.failures] == [("primary", FailureReason.DROPPED)]
+    assert result.failovers == 0
+
+
+def test_a_drop_can_end_the_stream_without_the_holding_phrase():
+    primary = FakeProvider("primary", "Our", " hours", RuntimeError("gone"))
+    stream = chain(primary, holding_phrase_on_drop=False).stream(MESSAGES)
+    assert consume(stream) == "Our hours"
+    assert stream.result.dropped and not stream.result.holding_phrase_added
+
+
+def test_cjk_text_is_joined_to_the_holding_phrase_without_a_space():
+    primary = FakeProvider("primary", "我哋", "嘅", RuntimeError("gone"))
+    context = ScriptContext(language="zh-HK", holding_phrase="請稍等。")
+    assert consume(chain(primary).stream(MESSAGES, context=context)) == "我哋嘅請稍等。"
+
+
+def test_a_stall_after_the_first_delta_ends_as_a_drop():
+    primary = FakeProvider("primary", "Well", HANG)
+    stream = chain(primary, stall_timeout_s=0.2).stream(MESSAGES)
+    assert consume(stream) == "Well One moment, please."
+    assert stream.result.failures[0].reason == FailureReason.DROPPED
+    assert "stalled" in stream.result.failures[0].detail
+    assert primary.closed >= 1
+
+
+def test_when_everything_fails_the_scripted_responder_speaks_the_node_line():
+    context = ScriptContext(language="es-ES", scripted_line={"en-US": "Hello.", "es-ES": "Hola."})
+    providers = [FakeProvider("a", RuntimeError()), FakeProvider("b", HANG), FakeProvider("c", "")]
+    stream = chain(*providers).stream(MESSAGES, context=context)
+    assert consume(stream) == "Hola."
+    assert stream.result.provider == "scripted"
+    assert [f.provider for f in stream.result.failures] == ["a", "b", "c"]
+    for provider in providers:
+        assert provider.contexts == [context]  # every provider saw the call's context
+
+
+def test_scripted_is_always_last_even_when_listed_first():
+    scripted = ScriptedProvider()
+    live = FakeProvider("live", "answer")
+    failover = chain(scripted, live)
+    assert failover.providers == [live, scripted]
+    assert consume(failover.stream(MESSAGES)) == "answer"
+
+
+def test_an_empty_chain_still_answers():
+    stream = chain().stream(MESSAGES)
+    assert consume(stream) == "One moment, please."
+    assert stream.result.provider == "scripted"
+
+
+def test_the_breaker_skips_a_failing_provider_until_the_cool_down():
+    clock = FakeClock()
+    primary = FakeProvider("primary", RuntimeError("down"))
+    secondary = FakeProvider("secondary", "ok")
+    failover = chain(
+        primary, secondary, breaker=BreakerSettings(failure_threshold=2, cooldown_s=30), clock=clock
+    )
+    for _ in range(2):
+        consume(failover.stream(MESSAGES))
+    assert primary.calls == 2
+    assert failover.describe()[0]["circuit"] == "open"
+
+    skipped = failover.stream(MESSAGES)
+    assert consume(skipped) == "ok"
+    assert primary.calls == 2  # not called while open
+    assert [(f.provider, f.reason) for f in skipped.result.failures] == [
+        ("primary", FailureReason.CIRCUIT_OPEN)
+    ]
+
+    clock.now += 30  # half-open: one trial, which succeeds and closes the breaker
+    primary.steps = ("back",)
+    trial = failover.stream(MESSAGES)
+    assert consume(trial) == "back"
+    assert trial.result.provider == "primary"
+    assert failover.describe()[0]["circuit"] == "closed"
+
+
+def test_a_failed_half_open_trial_reopens_the_breaker():
+    clock = FakeClock()
+    primary = FakeProvider("primary", RuntimeError("down"))
+    failover = chain(primary, breaker=BreakerSettings(failure_threshold=1, cooldown_s=10), clock=clock)
+    consume(failover.stream(MESSAGES))
+    clock.now += 10
+    consume(failover.stream(MESSAGES))
+    assert primary.calls == 2
+    consume(failover.stream(MESSAGES))
+    assert primary.calls == 2
+    assert failover.describe()[0]["circuit"] == "open"
+
+
+def test_closing_the_stream_mid_answer_abandons_the_provider():
+    primary = FakeProvider("primary", "one", HANG)
+    stream = chain(primary, stall_timeout_s=SAFETY_S).stream(MESSAGES)
+    assert next(stream) == "one"
+    stream.close()
+    assert primary.closed >= 1
+    assert stream.result.finished and not stream.result.dropped
+
+
+def test_describe_lists_providers_with_their_circuit_and_no_secrets():
+    described = chain(FakeProvider("primary")).describe()
+    assert described == [
+        {"name": "primary", "model": "fake", "host": "nowhere", "circuit": "closed"},
+        {"name": "scripted", "model": "scripted", "host": "local", "circuit": "closed"},
+    ]
+
+
+def _status_error(cls, status):
+    response = httpx2.Response(status, request=httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions"))
+    return cls("failed", response=response, body=None)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "detail"),
+    [
+        (_status_error(openai.RateLimitError, 429), FailureReason.RATE_LIMITED, "HTTP 429"),
+        (_status_error(openai.InternalServerError, 500), FailureReason.ERROR, "HTTP 500"),
+        (
+            openai.APITimeoutError(request=httpx2.Request("POST", "http://x")),
+            FailureReason.TIMEOUT,
+            "APITimeoutError",
+        ),
+        (
+            openai.APIConnectionError(request=httpx2.Request("POST", "http://x")),
+            FailureReason.ERROR,
+            "APIConnectionError",
+        ),
+        (ValueError("bad json"), FailureReason.ERROR, "ValueError"),
+    ],
+)
+def test_errors_are_classified(error, reason, detail):
+    assert classify(error) == (reason, detail)
+
+
+def test_deadlines_must_be_positive():
+    with pytest.raises(ValueError, match="first_token_timeout_s"):
+        FailoverChain([], first_token_timeout_s=0)

@@ -90,3 +90,13 @@ def test_unknown_route_is_404(health, lambda_context, function_env):
     event = {**event, "rawPath": "/api/nope", "requestContext": {**event["requestContext"]}}
     event["requestContext"]["http"] = {**event["requestContext"]["http"], "path": "/api/nope"}
     assert handler(event, lambda_context)["statusCode"] == 404
+
+
+def test_malformed_llm_configuration_is_503_naming_the_variable(health, lambda_context, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "not a url")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", SECRET)
+    status, body, response = health(lambda_context)
+    assert status == 503
+    assert body["failing"] == ["llm:config"]
+    assert "AZURE_OPENAI_ENDPOINT" in body["llm"]["error"]
+    assert SECRET not in response["body"]

@@ -38,6 +38,8 @@ def health_report(
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 when every required dependency answers, else 503 naming what failed."""
     failing = [f"table:{probe.name}" for probe in tables if not probe.ok]
+    if llm.get("ok") is False:
+        failing.append("llm:config")
     warnings = []
     if not llm.get("live"):
         warnings.append("no LLM provider configured: the scripted responder answers every turn")

@@ -6,23 +6,18 @@ from typing import Any
 
 from .adapters.dynamodb import probe_tables
 from .health import health_report
+from .llm import LLMConfigError, chain_from_env, env_with_secrets
 from .settings import Settings
 
 
 def llm_status(settings: Settings) -> dict[str, Any]:
-    order = [p.strip() for p in settings.get("LLM_PROVIDER_ORDER", "scripted").split(",") if p.strip()]
-    configured = {
-        "azure": bool(
-            settings.get("AZURE_OPENAI_ENDPOINT") and settings.secret_source("azure-openai-api-key")
-        ),
-        "openai": bool(settings.secret_source("openai-api-key")),
-        "compatible": bool(settings.get("LLM_BASE_URL")),
-        "scripted": True,
-    }
-    chain = [name for name in order if configured.get(name)]
-    if "scripted" not in chain:
-        chain.append("scripted")
-    return {"order": order, "configured": configured, "chain": chain, "live": chain != ["scripted"]}
+    """The failover chain as configured: names, models and hosts, never keys."""
+    try:
+        providers = chain_from_env(env_with_secrets(settings)).describe()
+    except LLMConfigError as error:  # names the variable, never its value
+        return {"ok": False, "error": str(error), "chain": ["scripted"], "live": False}
+    chain = [p["name"] for p in providers]
+    return {"ok": True, "chain": chain, "providers": providers, "live": chain != ["scripted"]}
 
 
 def twilio_status(settings: Settings) -> dict[str, Any]:

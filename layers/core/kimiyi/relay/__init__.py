@@ -1,0 +1,1 @@
+"""ConversationRelay: the WebSocket protocol, the call's shared state, and the turn loop."""

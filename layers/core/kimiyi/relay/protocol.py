@@ -1,0 +1,165 @@
+"""ConversationRelay messages: inbound frames parsed and checked, outbound frames built.
+
+Inbound frames come from Twilio; a malformed one is reported as a ProtocolError (logged by the caller,
+never raised out of the handler). Outbound frames are plain dicts serialised once, compactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit
+_DIGITS = re.compile(r"^[0-9w#*]+$")
+
+
+class ProtocolError(ValueError):
+    """A frame Twilio sent that cannot be acted on; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    call_sid: str
+    session_id: str = ""
+    from_number: str = ""
+    to_number: str = ""
+    direction: str = ""
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    language: str | None
+    last: bool
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    utterance_until_interrupt: str
+    duration_until_interrupt_ms: int | None
+
+
+@dataclass(frozen=True)
+class RelayError:
+    description: str
+
+
+@dataclass(frozen=True)
+class Info:
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Unknown:
+    type: str
+    payload: dict[str, Any]
+
+
+Inbound = Setup | Prompt | Dtmf | Interrupt | RelayError | Info | Unknown
+
+
+def _text(message: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = message.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        kind = "missing" if value is None else f"a {type(value).__name__}, not a string"
+        raise ProtocolError(f"{message.get('type')}: '{key}' is {kind}")
+    return value
+
+
+def parse(body: str | bytes | None) -> Inbound:
+    """Parses one WebSocket frame from ConversationRelay."""
+    if body is None or body == "":
+        raise ProtocolError("empty frame")
+    if len(body) > MAX_FRAME_BYTES * 4:
+        raise ProtocolError(f"frame of {len(body)} bytes is larger than any ConversationRelay message")
+    try:
+        message = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ProtocolError(f"frame is not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(f"frame is a JSON {type(message).__name__}, not an object")
+    kind = message.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ProtocolError("frame has no 'type'")
+    if kind == "setup":
+        custom = message.get("customParameters") or {}
+        if not isinstance(custom, dict):
+            raise ProtocolError("setup: 'customParameters' is not an object")
+        return Setup(
+            call_sid=_text(message, "callSid"),
+            session_id=_text(message, "sessionId", required=False),
+            from_number=_text(message, "from", required=False),
+            to_number=_text(message, "to", required=False),
+            direction=_text(message, "direction", required=False),
+            custom_parameters={str(k): str(v) for k, v in custom.items()},
+        )
+    if kind == "prompt":
+        last = message.get("last", True)
+        if not isinstance(last, bool):
+            raise ProtocolError("prompt: 'last' is not a boolean")
+        lang = message.get("lang")
+        return Prompt(
+            text=_text(message, "voicePrompt"), language=lang if isinstance(lang, str) else None, last=last
+        )
+    if kind == "dtmf":
+        digit = _text(message, "digit")
+        if not re.fullmatch(r"[0-9#*]", digit):
+            raise ProtocolError(f"dtmf: {digit!r} is not a key on a phone keypad")
+        return Dtmf(digit)
+    if kind == "interrupt":
+        return Interrupt(
+            utterance_until_interrupt=_text(message, "utteranceUntilInterrupt", required=False),
+            duration_until_interrupt_ms=_milliseconds(message.get("durationUntilInterruptMs")),
+        )
+    if kind == "error":
+        return RelayError(_text(message, "description", required=False) or json.dumps(message)[:500])
+    if kind == "info":
+        return Info(message)
+    return Unknown(kind, message)
+
+
+def _milliseconds(value: Any) -> int | None:
+    """durationUntilInterruptMs has been seen both as a number and as a string."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def dumps(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def text(
+    token: str, *, last: bool, language: str | None = None, interruptible: bool = True
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "text", "token": token, "last": last, "interruptible": interruptible}
+    if language:
+        message["lang"] = language
+    return message
+
+
+def end(handoff: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "end", "handoffData": json.dumps(handoff, ensure_ascii=False)}
+
+
+def switch_language(code: str) -> dict[str, Any]:
+    return {"type": "language", "ttsLanguage": code, "transcriptionLanguage": code}
+
+
+def send_digits(digits: str) -> dict[str, Any]:
+    if not _DIGITS.fullmatch(digits):
+        raise ValueError(f"sendDigits takes 0-9, w, # and * only, not {digits!r}")
+    return {"type": "sendDigits", "digits": digits}

@@ -85,8 +85,25 @@ class Behaviour:
             raise ValueError("reply must be a string or null")
 
 
+def _route(prompt: str) -> str:
+    """Answers the turn pipeline's edge-judging prompt: the statement sharing most words with the caller."""
+    caller = re.search(r"^Caller: (.*)$", prompt, re.MULTILINE)
+    words = {w for w in re.findall(r"\w{4,}", caller.group(1).lower())} if caller else set()
+    best, best_overlap = "0", 0
+    for number, statement in re.findall(r"^(\d+)\. (.*)$", prompt, re.MULTILINE):
+        overlap = len(words & set(re.findall(r"\w{4,}", statement.lower())))
+        if overlap > best_overlap:
+            best, best_overlap = number, overlap
+    return best
+
+
 def reply_for(messages: list[dict[str, Any]]) -> str:
     """A deterministic reply to the last user message, in its script (CJK or not)."""
+    system = next(
+        (str(m.get("content", "")) for m in messages if isinstance(m, dict) and m.get("role") == "system"), ""
+    )
+    if "Answer with the number" in system:
+        return _route(str(messages[-1].get("content", "")))
     said = ""
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":

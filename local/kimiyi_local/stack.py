@@ -145,7 +145,7 @@ class LocalStack:
         if stage and self.spec.websocket_routes:
             routes += [
                 Route(
-                    f"/{stage}/@connections/{{connection_id}}",
+                    f"/{stage}/@connections/{{connection_id:path}}",
                     self._manage,
                     methods=["GET", "POST", "DELETE"],
                 ),

@@ -153,6 +153,8 @@ def test_management_api_gone_after_close_and_for_unknown_connections(echo_stack)
         management.post_to_connection(ConnectionId=connection_id, Data=b"late")
     with pytest.raises(management.exceptions.GoneException):
         management.get_connection(ConnectionId="bm90LWEtY29ubmVjdGlvbg==")
+    with pytest.raises(management.exceptions.GoneException):  # base64 ids may hold '/' and '+'
+        management.post_to_connection(ConnectionId="ab/c+d=", Data=b"x")
 
 
 def test_message_over_the_api_gateway_limit_closes_with_1009(echo_stack):

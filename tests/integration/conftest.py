@@ -5,11 +5,12 @@ from __future__ import annotations
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
 from kimiyi.adapters import dynamodb as dynamodb_adapter
 from kimiyi_local.dynamodb import create_tables
 from kimiyi_local.runtime import load_handler
 from kimiyi_local.template import read_stack
-from moto import mock_aws
 
 LOCAL = "http://127.0.0.1:3000"
 

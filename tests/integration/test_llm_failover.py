@@ -6,6 +6,7 @@ import socket
 import threading
 
 import pytest
+
 from kimiyi.llm import (
     BreakerSettings,
     FailoverChain,

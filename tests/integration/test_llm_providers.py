@@ -6,6 +6,7 @@ import threading
 
 import openai
 import pytest
+
 from kimiyi.llm import (
     AzureOpenAIProvider,
     CompatibleProvider,

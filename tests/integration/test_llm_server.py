@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from kimiyi.llm.tokens import split_into_tokens
 from kimiyi_local.llm_server import LocalLLMServer, reply_for
 

@@ -9,6 +9,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from kimiyi.chunking import ClauseChunker
 from kimiyi.languages import (
     DEEPGRAM_SPEECH_MODELS,

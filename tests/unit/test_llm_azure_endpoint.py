@@ -1,4 +1,5 @@
 import pytest
+
 from kimiyi.llm import DEFAULT_AZURE_API_VERSION, LLMConfigError, parse_azure_endpoint
 
 FULL = "https://myres.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-08-01-preview"

@@ -1,4 +1,5 @@
 import pytest
+
 from kimiyi.llm import BreakerSettings, CircuitBreaker
 
 

@@ -1,6 +1,7 @@
 """Building the provider chain from environment variables (no network: clients connect lazily)."""
 
 import pytest
+
 from kimiyi.llm import LLMConfigError, ScriptedProvider, chain_from_env, env_with_secrets, providers_from_env
 from kimiyi.settings import Settings
 

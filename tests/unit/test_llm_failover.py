@@ -7,6 +7,7 @@ import threading
 import httpx2
 import openai
 import pytest
+
 from kimiyi.llm import (
     BreakerSettings,
     FailoverChain,

@@ -1,4 +1,5 @@
 import pytest
+
 from kimiyi.llm import DEFAULT_HOLDING_PHRASE, ScriptContext, ScriptedProvider
 
 LINES = {

@@ -1,5 +1,6 @@
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kimiyi.llm.tokens import is_cjk, split_into_tokens
 
 

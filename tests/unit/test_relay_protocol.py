@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from kimiyi.relay import protocol
 from kimiyi.relay.protocol import Dtmf, Info, Interrupt, Prompt, ProtocolError, RelayError, Setup, Unknown
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from kimiyi_local.events import http_event
 from kimiyi_local.template import TemplateError, read_stack
-
 from tests.events import events_for, http_event_stem, load, websocket_event_stem
 
 LOCAL = "http://127.0.0.1:3999"

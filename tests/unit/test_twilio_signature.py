@@ -1,8 +1,9 @@
 """X-Twilio-Signature: webhooks and the WebSocket handshake, signed as Twilio signs them."""
 
 import pytest
-from kimiyi.twilio_signature import handshake_is_valid, header, webhook_is_valid
 from twilio.request_validator import RequestValidator
+
+from kimiyi.twilio_signature import handshake_is_valid, header, webhook_is_valid
 
 TOKEN = "test-auth-token"
 SIGNER = RequestValidator(TOKEN)

@@ -5,6 +5,7 @@ import threading
 
 import boto3
 from botocore.stub import Stubber
+
 from kimiyi.adapters.websocket_sender import ConnectionGone, StreamingSender, post
 
 

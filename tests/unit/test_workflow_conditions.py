@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from kimiyi.workflow import INTENT_NAMES, compare, matches_intent
 from kimiyi.workflow.conditions import parse_condition
 from kimiyi.workflow.errors import Problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from kimiyi.workflow import PROVIDERS, WorkflowConfig, WorkflowError, parse_workflow
 
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from kimiyi.workflow import Workflow, parse_workflow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from kimiyi.workflow import NODE_TYPES, OPERATORS, Workflow, WorkflowError, parse_workflow
 from kimiyi.workflow.conditions import KINDS
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from kimiyi.workflow import Workflow, parse_workflow
 from kimiyi.workflow.conditions import ALWAYS
 from kimiyi.workflow.model import Edge, LocalizedText, Node

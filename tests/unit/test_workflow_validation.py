@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from kimiyi.workflow import Problem, WorkflowError, parse_workflow
 
 

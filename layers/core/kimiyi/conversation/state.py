@@ -1,0 +1,70 @@
+"""A call's conversation state: where it is in the workflow, in which language, and what was said."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..workflow import Workflow
+
+MAX_HISTORY_MESSAGES = 24  # what the LLM sees: enough for a phone call, bounded for latency and cost
+
+
+@dataclass(frozen=True)
+class CallState:
+    node_id: str
+    language: str
+    history: tuple[dict[str, str], ...] = ()
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    turns: int = 0
+    ended: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeId": self.node_id,
+            "language": self.language,
+            "history": [dict(m) for m in self.history],
+            "variables": dict(self.variables),
+            "turns": self.turns,
+            "ended": self.ended,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallState:
+        return cls(
+            node_id=str(data["nodeId"]),
+            language=str(data["language"]),
+            history=tuple(
+                {"role": str(m["role"]), "content": str(m["content"])} for m in data.get("history", ())
+            ),
+            variables=dict(data.get("variables") or {}),
+            turns=int(data.get("turns", 0)),
+            ended=bool(data.get("ended", False)),
+        )
+
+
+def new_call_state(workflow: Workflow, variables: Mapping[str, Any] | None = None) -> CallState:
+    """The state before the first caller turn: at the start node, in the workflow's language."""
+    return CallState(workflow.start_node, workflow.config.language, variables=dict(variables or {}))
+
+
+def with_exchange(state: CallState, user: str | None, assistant: str) -> tuple[dict[str, str], ...]:
+    history = list(state.history)
+    if user:
+        history.append({"role": "user", "content": user})
+    if assistant:
+        history.append({"role": "assistant", "content": assistant})
+    return tuple(history[-MAX_HISTORY_MESSAGES:])
+
+
+def apply_interrupt(state: CallState, heard: str) -> CallState:
+    """The caller barged in: the stored reply becomes what they heard before they interrupted."""
+    if not state.history or state.history[-1]["role"] != "assistant":
+        return state
+    last = state.history[-1]["content"]
+    heard = heard.strip()
+    # Twilio reports the spoken words; keep the reply's own prefix when it matches, else the report.
+    cut = last[: last.find(heard) + len(heard)] if heard and heard in last else heard
+    history = state.history[:-1] + (({"role": "assistant", "content": cut},) if cut else ())
+    return replace(state, history=history)

@@ -1,0 +1,211 @@
+"""One caller turn: choose the next node, speak its words, and return the new state with timing marks.
+
+`run_turn` is a generator of `Say` chunks (and a `SwitchLanguage` when the caller changes language),
+ending with one `TurnOutcome`. It is a pure function of its inputs and the LLM chain: no AWS, no
+sockets, so the relay, the classic Gather path, test-optimization and the benchmarks all share it.
+
+Order of work, cheapest first: deterministic edges (keywords, intents, DTMF, variables) need no LLM;
+plain-language edges are judged by a short LLM call only when nothing deterministic matched; static,
+menu, transfer and end nodes speak their own lines; only conversation nodes stream an LLM reply, cut
+into speakable clauses the moment each is complete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+from ..chunking import ClauseChunker
+from ..languages import detect_language_switch, get_language, holding_phrase_for
+from ..llm import FailoverChain, ScriptContext
+from ..workflow import Workflow
+from .prompts import build_messages, judge_messages, parse_judgement
+from .state import CallState, with_exchange
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    utterance: str | None = None
+    digit: str | None = None
+
+    def caller_words(self) -> str | None:
+        if self.utterance and self.utterance.strip():
+            return self.utterance.strip()
+        return f"(pressed {self.digit})" if self.digit else None
+
+
+@dataclass
+class TurnMarks:
+    """Clock readings (seconds) through the turn; `as_ms` gives milliseconds since `received`."""
+
+    received: float
+    step_done: float | None = None
+    llm_request: float | None = None
+    first_token: float | None = None
+    first_chunk: float | None = None
+    last_chunk: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def as_ms(self) -> dict[str, float]:
+        marks = {
+            "stepDone": self.step_done,
+            "llmRequest": self.llm_request,
+            "firstToken": self.first_token,
+            "firstChunk": self.first_chunk,
+            "lastChunk": self.last_chunk,
+            **self.extra,
+        }
+        return {name: round((at - self.received) * 1000, 3) for name, at in marks.items() if at is not None}
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class SwitchLanguage:
+    code: str
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    state: CallState
+    action: str  # "continue", "end" or "transfer"
+    reply: str
+    node_path: tuple[str, ...]
+    marks: TurnMarks
+    transfer_to: str | None = None
+    provider: str | None = None  # who wrote the reply; None when no LLM was needed
+    failovers: int = 0
+    failures: tuple[str, ...] = ()
+    judged_edge: str | None = None
+
+
+def opening(workflow: Workflow, variables: dict | None = None) -> tuple[str, CallState]:
+    """What is said before the caller speaks, known at call setup with no LLM: the start node's path of
+    static lines and, when it leads to a conversation node, that node's scripted question."""
+    language = workflow.config.language
+    advance = workflow.auto_advance(workflow.start_node, variables)
+    lines = [workflow.spoken_line(node_id, language, variables) for node_id in advance.path]
+    final = workflow.node(advance.node_id)
+    if final.type == "conversation":
+        lines.append(workflow.scripted_line(final.id, language, variables))
+    text = " ".join(line for line in lines if line)
+    state = CallState(advance.node_id, language, variables=dict(variables or {}))
+    return text, replace(state, history=with_exchange(state, None, text))
+
+
+def run_turn(
+    workflow: Workflow,
+    state: CallState,
+    turn: TurnInput,
+    chain: FailoverChain,
+    *,
+    received_at: float | None = None,
+    clock: Clock = time.perf_counter,
+) -> Iterator[Say | SwitchLanguage | TurnOutcome]:
+    marks = TurnMarks(received=clock() if received_at is None else received_at)
+    caller = turn.caller_words()
+    language = state.language
+    if turn.utterance:
+        switched = detect_language_switch(turn.utterance, language, workflow.config.all_languages)
+        if switched:
+            language = switched
+            yield SwitchLanguage(switched)
+
+    step = workflow.next_step(
+        state.node_id, utterance=turn.utterance, digit=turn.digit, variables=state.variables
+    )
+    target, judged_edge, judge_provider = step.target, None, None
+    if step.needs_llm and chain.live_providers:
+        judged_edge, judge_provider = _judge(chain, caller or "", step.llm_candidates, state)
+        target = step.choose(judged_edge)
+    elif step.needs_llm:
+        target = step.choose(None)
+    marks.step_done = clock()
+
+    node_id = target or state.node_id
+    advance = workflow.auto_advance(node_id, state.variables) if target else None
+    path = advance.path if advance else (node_id,)
+    final = workflow.node(advance.node_id if advance else node_id)
+
+    spoken: list[str] = []
+    chunker = ClauseChunker(get_language(language).clause_delimiters)
+    for visited in path:
+        line = workflow.spoken_line(visited, language, state.variables)
+        if line:
+            for chunk in (*chunker.feed(line + " "), chunker.flush()):
+                if chunk.strip():
+                    marks.first_chunk = marks.first_chunk or clock()
+                    spoken.append(chunk)
+                    yield Say(chunk)
+
+    provider, failures = judge_provider, ()
+    if final.type == "conversation":
+        context = ScriptContext(
+            language=language,
+            scripted_line=workflow.scripted_line(final.id, language, state.variables),
+            holding_phrase=holding_phrase_for,
+        )
+        so_far = with_exchange(state, caller, "".join(spoken).strip())
+        messages = build_messages(workflow, final.id, language, state.variables, so_far)
+        marks.llm_request = clock()
+        with chain.stream(
+            messages,
+            max_tokens=workflow.config.max_tokens,
+            temperature=workflow.config.temperature,
+            context=context,
+        ) as stream:
+            for delta in stream:
+                marks.first_token = marks.first_token or clock()
+                for chunk in chunker.feed(delta):
+                    marks.first_chunk = marks.first_chunk or clock()
+                    spoken.append(chunk)
+                    yield Say(chunk)
+            rest = chunker.flush()
+            if rest.strip():
+                marks.first_chunk = marks.first_chunk or clock()
+                spoken.append(rest)
+                yield Say(rest)
+            result = stream.result
+        provider = result.provider
+        failures = tuple(f"{f.provider}:{f.reason}" for f in result.failures)
+    marks.last_chunk = clock() if spoken else None
+
+    reply = "".join(spoken).strip()
+    action = {"end": "end", "transfer": "transfer"}.get(final.type, "continue")
+    new_state = replace(
+        state,
+        node_id=final.id,
+        language=language,
+        history=with_exchange(state, caller, reply),
+        turns=state.turns + 1,
+        ended=action != "continue",
+    )
+    yield TurnOutcome(
+        state=new_state,
+        action=action,
+        reply=reply,
+        node_path=path,
+        marks=marks,
+        transfer_to=final.phone_number if action == "transfer" else None,
+        provider=provider,
+        failovers=len(failures),
+        failures=failures,
+        judged_edge=judged_edge,
+    )
+
+
+def _judge(chain: FailoverChain, caller: str, candidates, state: CallState) -> tuple[str | None, str | None]:
+    with chain.stream(
+        judge_messages(caller, candidates, state.history), max_tokens=3, temperature=0
+    ) as stream:
+        answer = "".join(stream)
+        provider = stream.result.provider
+    if provider == chain.scripted.name:  # every live provider failed: the scripted line is no verdict
+        return None, provider
+    return parse_judgement(answer, candidates), provider

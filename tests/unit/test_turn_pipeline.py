@@ -1,0 +1,200 @@
+"""The turn pipeline on the clinic example: edges, static lines, LLM replies, languages, failover."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kimiyi.conversation import (
+    CallState,
+    Say,
+    SwitchLanguage,
+    TurnInput,
+    TurnOutcome,
+    apply_interrupt,
+    run_turn,
+)
+from kimiyi.conversation.turn import opening
+from kimiyi.llm import FailoverChain
+from kimiyi.workflow import parse_workflow
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "clinic-appointment.json"
+VARIABLES = {"patientName": "Anna", "clinicName": "Bright Smile", "appointmentTime": "3 pm", "balanceDue": 0}
+
+
+class FakeProvider:
+    """An LLM that answers routing prompts with a set number and everything else with a set reply."""
+
+    def __init__(
+        self, reply: str = "Sure, I can help with that. What day suits you?", route: str = "0"
+    ) -> None:
+        self.name = "fake"
+        self.reply = reply
+        self.route = route
+        self.requests: list[list[dict]] = []
+
+    def stream(self, messages, *, max_tokens, temperature, context) -> Iterator[str]:
+        self.requests.append(messages)
+        text = self.route if "Answer with the number" in messages[0]["content"] else self.reply
+        return iter([text[i : i + 4] for i in range(0, len(text), 4)])
+
+    def describe(self) -> dict[str, str]:
+        return {"name": self.name, "model": "fake", "host": "none"}
+
+
+class DeadProvider(FakeProvider):
+    def stream(self, messages, **_):
+        raise ConnectionRefusedError("nothing listening")
+
+
+@pytest.fixture(scope="module")
+def workflow():
+    return parse_workflow(json.loads(EXAMPLE.read_text()))
+
+
+def turn(workflow, state, chain, utterance=None, digit=None):
+    events = list(run_turn(workflow, state, TurnInput(utterance, digit), chain))
+    outcome = events[-1]
+    assert isinstance(outcome, TurnOutcome)
+    assert all(not isinstance(e, TurnOutcome) for e in events[:-1])
+    return [e for e in events[:-1]], outcome
+
+
+def said(events) -> str:
+    return "".join(e.text for e in events if isinstance(e, Say))
+
+
+def test_opening_speaks_the_static_path_and_the_first_question(workflow):
+    text, state = opening(workflow, VARIABLES)
+    assert text.startswith("Hi Anna, this is Mia from Bright Smile")
+    assert text.endswith("tell me if you'd like to reschedule or cancel.")
+    assert state.node_id == "ask_confirm" and state.language == "en-US"
+    assert state.history == ({"role": "assistant", "content": text},)
+
+
+def test_a_yes_follows_deterministic_edges_to_the_end_with_no_llm(workflow):
+    _, state = opening(workflow, VARIABLES)
+    fake = FakeProvider()
+    events, outcome = turn(workflow, state, FailoverChain([fake]), "Yes, that works")
+    assert fake.requests == []  # intent edge, static lines, end node: no LLM call at all
+    assert outcome.node_path == ("confirmed", "see_you")  # balanceDue is 0: the reminder is skipped
+    assert outcome.action == "end" and outcome.state.ended
+    assert said(events).startswith("Great, you're all set for tomorrow at 3 pm.")
+    assert said(events).endswith("Goodbye!")
+    assert outcome.provider is None
+    assert outcome.state.history[-2:] == (
+        {"role": "user", "content": "Yes, that works"},
+        {"role": "assistant", "content": outcome.reply},
+    )
+
+
+def test_variables_choose_the_path(workflow):
+    _, state = opening(workflow, {**VARIABLES, "balanceDue": 40})
+    _, outcome = turn(workflow, state, FailoverChain([]), "yes")
+    assert outcome.node_path == ("confirmed", "balance_reminder", "see_you")
+    assert "40 dollars" in outcome.reply
+
+
+def test_plain_language_edges_are_judged_then_the_node_replies(workflow):
+    _, state = opening(workflow, VARIABLES)
+    fake = FakeProvider(route="2")  # the second LLM edge: wants another day or time
+    events, outcome = turn(workflow, state, FailoverChain([fake]), "hmm, Thursday might suit me better")
+    assert outcome.judged_edge == "ask-llm-reschedule"
+    assert outcome.node_path == ("reschedule",)
+    assert said(events) == fake.reply
+    assert outcome.provider == "fake"
+    reply_request = fake.requests[-1]
+    assert "The patient wants to move their appointment" in reply_request[0]["content"]
+    assert reply_request[-1] == {"role": "user", "content": "hmm, Thursday might suit me better"}
+
+
+def test_first_clause_is_its_own_chunk(workflow):
+    _, state = opening(workflow, VARIABLES)
+    events, _ = turn(workflow, state, FailoverChain([FakeProvider(route="2")]), "Thursday is better")
+    chunks = [e.text for e in events if isinstance(e, Say)]
+    assert chunks[0] == "Sure,"
+    assert "".join(chunks) == "Sure, I can help with that. What day suits you?"
+
+
+def test_no_verdict_stays_on_the_node_and_the_llm_answers_there(workflow):
+    _, state = opening(workflow, VARIABLES)
+    fake = FakeProvider(reply="It's with Dr. Wong at 3 pm. Can you make it?", route="0")
+    _, outcome = turn(workflow, state, FailoverChain([fake]), "which doctor is it with?")
+    assert outcome.judged_edge is None and outcome.node_path == ("ask_confirm",)
+    assert outcome.reply == "It's with Dr. Wong at 3 pm. Can you make it?"
+
+
+def test_offline_the_scripted_line_answers_and_llm_edges_are_not_guessed(workflow):
+    _, state = opening(workflow, VARIABLES)
+    _, outcome = turn(workflow, state, FailoverChain([]), "which doctor is it with?")
+    assert outcome.node_path == ("ask_confirm",)
+    assert outcome.provider == "scripted"
+    assert outcome.reply.startswith("Can you make it tomorrow at 3 pm?")
+
+
+def test_dead_provider_fails_over_and_the_turn_records_it(workflow):
+    _, state = opening(workflow, VARIABLES)
+    _, outcome = turn(workflow, state, FailoverChain([DeadProvider()]), "which doctor is it with?")
+    assert outcome.provider == "scripted"
+    assert outcome.failovers == 1 and outcome.failures == ("fake:error",)
+
+
+def test_menu_digits_and_transfer(workflow):
+    state = CallState("options_menu", "en-US", variables=VARIABLES)
+    _, outcome = turn(workflow, state, FailoverChain([]), digit="2")
+    assert outcome.node_path == ("cancel_check",)
+    assert outcome.state.history[-2]["content"] == "(pressed 2)"
+    _, outcome = turn(workflow, state, FailoverChain([]), digit="0")
+    assert outcome.action == "transfer" and outcome.transfer_to == "+12125550147"
+    assert outcome.reply == "Please hold while I connect you to our front desk."
+
+
+def test_caller_switching_to_cantonese_switches_language_and_lines(workflow):
+    _, state = opening(workflow, VARIABLES)
+    events, outcome = turn(workflow, state, FailoverChain([]), "係呀，我聽日得閒㗎")
+    assert events[0] == SwitchLanguage("zh-HK")
+    assert outcome.state.language == "zh-HK"
+    assert outcome.node_path == ("confirmed", "see_you")
+    assert said(events).startswith("好，幫你確認咗聽日3 pm嘅預約喇。")
+    chunks = [e.text for e in events if isinstance(e, Say)]
+    assert chunks[0] == "好，"  # CJK clause punctuation ends the first chunk
+
+
+def test_timing_marks_are_in_order(workflow):
+    _, state = opening(workflow, VARIABLES)
+    ticks = iter(range(1000))
+    events = list(
+        run_turn(
+            workflow,
+            state,
+            TurnInput("Thursday?"),
+            FailoverChain([FakeProvider(route="2")]),
+            clock=lambda: float(next(ticks)),
+        )
+    )
+    marks = events[-1].marks.as_ms()
+    order = ["stepDone", "llmRequest", "firstToken", "firstChunk", "lastChunk"]
+    assert [name for name in order if name in marks] == order
+    assert [marks[name] for name in order] == sorted(marks[name] for name in order)
+
+
+def test_interrupt_keeps_what_the_caller_heard():
+    state = CallState(
+        "ask_confirm",
+        "en-US",
+        history=(
+            {"role": "user", "content": "hours?"},
+            {"role": "assistant", "content": "Our opening hours are nine to six, Monday to Friday."},
+        ),
+    )
+    assert apply_interrupt(state, "Our opening hours are").history[-1]["content"] == "Our opening hours are"
+    assert apply_interrupt(state, "").history == state.history[:-1]
+    assert apply_interrupt(CallState("n", "en-US"), "x") == CallState("n", "en-US")
+
+
+def test_state_round_trips_through_a_dict():
+    state = CallState("n", "zh-HK", ({"role": "user", "content": "你好"},), {"a": 1}, 3, False)
+    assert CallState.from_dict(json.loads(json.dumps(state.to_dict()))) == state

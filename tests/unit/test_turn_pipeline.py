@@ -198,3 +198,19 @@ def test_interrupt_keeps_what_the_caller_heard():
 def test_state_round_trips_through_a_dict():
     state = CallState("n", "zh-HK", ({"role": "user", "content": "你好"},), {"a": 1}, 3, False)
     assert CallState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+def test_interrupt_that_arrived_after_the_next_turn_began_cuts_the_earlier_reply():
+    state = CallState(
+        "n",
+        "en-US",
+        history=(
+            {"role": "assistant", "content": "Your appointment is at three. Anything else?"},
+            {"role": "user", "content": "no"},
+            {"role": "assistant", "content": "Goodbye!"},
+        ),
+    )
+    cut = apply_interrupt(state, "Your appointment is at three.", replies_back=1)
+    assert cut.history[0]["content"] == "Your appointment is at three."
+    assert cut.history[1:] == state.history[1:]
+    assert apply_interrupt(state, "x", replies_back=5) == state

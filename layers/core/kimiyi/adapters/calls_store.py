@@ -9,6 +9,7 @@ return expired items for up to two days, and moto never expires them.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,13 +47,75 @@ class CallsStore:
     # ------------------------------------------------------------------ sessions
     def get_session(self, tracking_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"pk": f"CALL#{tracking_id}", "sk": "SESSION"}).get("Item")
-        return _alive(item, self._clock())
+        item = _alive(item, self._clock())
+        return json.loads(item["session"]) if item else None
 
     def put_session(self, tracking_id: str, session: dict[str, Any]) -> None:
+        """Stores what make-call staged: the workflow snapshot, variables, mode (once per trackingId)."""
         self._table.put_item(
-            Item={**session, "pk": f"CALL#{tracking_id}", "sk": "SESSION", "expiresAt": self._expiry()},
+            Item={
+                "pk": f"CALL#{tracking_id}",
+                "sk": "SESSION",
+                "session": json.dumps(session, ensure_ascii=False),
+                "expiresAt": self._expiry(),
+            },
             ConditionExpression="attribute_not_exists(pk)",
         )
+
+    # ------------------------------------------------------------------ conversation state
+    def load_state(self, tracking_id: str) -> tuple[dict[str, Any] | None, int]:
+        """The stored state and its version (0 when there is none yet)."""
+        item = self._table.get_item(
+            Key={"pk": f"CALL#{tracking_id}", "sk": "STATE"}, ConsistentRead=True
+        ).get("Item")
+        item = _alive(item, self._clock())
+        if item is None:
+            return None, 0
+        return json.loads(item["state"]), int(item["version"])
+
+    def save_state(self, tracking_id: str, state: dict[str, Any], expected_version: int) -> int:
+        """Writes the state if nobody wrote since `expected_version` was read; returns the new version."""
+        condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :expected"
+        values = (
+            {} if expected_version == 0 else {"ExpressionAttributeValues": {":expected": expected_version}}
+        )
+        try:
+            self._table.put_item(
+                Item={
+                    "pk": f"CALL#{tracking_id}",
+                    "sk": "STATE",
+                    "state": json.dumps(state, ensure_ascii=False),  # JSON: no float-to-Decimal surprises
+                    "version": expected_version + 1,
+                    "expiresAt": self._expiry(),
+                },
+                ConditionExpression=condition,
+                **values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConflictError(tracking_id) from None
+            raise
+        return expected_version + 1
+
+    # ------------------------------------------------------------------ barge-in
+    def mark_interrupt(self, tracking_id: str, heard: str, at_ms: int) -> None:
+        """Records that the caller interrupted after hearing `heard`; the turn that owns the reply applies it."""
+        self._table.put_item(
+            Item={
+                "pk": f"CALL#{tracking_id}",
+                "sk": "INTERRUPT",
+                "heard": heard,
+                "at": at_ms,
+                "expiresAt": self._expiry(),
+            }
+        )
+
+    def take_interrupt(self, tracking_id: str) -> tuple[str, int] | None:
+        """Removes and returns the pending interrupt (what was heard, when), if any."""
+        old = self._table.delete_item(
+            Key={"pk": f"CALL#{tracking_id}", "sk": "INTERRUPT"}, ReturnValues="ALL_OLD"
+        ).get("Attributes")
+        return (old["heard"], int(old["at"])) if old else None
 
     # ------------------------------------------------------------------ connection map
     def map_connection(self, connection_id: str, tracking_id: str) -> None:

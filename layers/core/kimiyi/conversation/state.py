@@ -58,13 +58,18 @@ def with_exchange(state: CallState, user: str | None, assistant: str) -> tuple[d
     return tuple(history[-MAX_HISTORY_MESSAGES:])
 
 
-def apply_interrupt(state: CallState, heard: str) -> CallState:
-    """The caller barged in: the stored reply becomes what they heard before they interrupted."""
-    if not state.history or state.history[-1]["role"] != "assistant":
+def apply_interrupt(state: CallState, heard: str, *, replies_back: int = 0) -> CallState:
+    """The caller barged in: a stored reply becomes what they heard before they interrupted.
+
+    `replies_back` = 0 cuts the latest reply; 1 the one before it (an interrupt that reached us only
+    after the next turn had started)."""
+    positions = [i for i, m in enumerate(state.history) if m["role"] == "assistant"]
+    if len(positions) <= replies_back:
         return state
-    last = state.history[-1]["content"]
+    index = positions[-1 - replies_back]
+    said = state.history[index]["content"]
     heard = heard.strip()
     # Twilio reports the spoken words; keep the reply's own prefix when it matches, else the report.
-    cut = last[: last.find(heard) + len(heard)] if heard and heard in last else heard
-    history = state.history[:-1] + (({"role": "assistant", "content": cut},) if cut else ())
-    return replace(state, history=history)
+    cut = said[: said.find(heard) + len(heard)] if heard and heard in said else heard
+    kept = ({"role": "assistant", "content": cut},) if cut else ()
+    return replace(state, history=state.history[:index] + kept + state.history[index + 1 :])

@@ -1,0 +1,44 @@
+"""ConversationRelay WebSocket: $connect, $default, $disconnect (hot path: lean imports, clients at init)."""
+
+import os
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kimiyi.adapters.calls_store import CallsStore
+from kimiyi.llm import FailoverChain, LLMConfigError, chain_from_env, env_with_secrets
+from kimiyi.relay.service import Relay
+from kimiyi.settings import Settings
+
+logger = Logger()
+settings = Settings()
+try:
+    chain = chain_from_env(env_with_secrets(settings))
+except LLMConfigError:
+    logger.exception("LLM configuration is invalid: every turn uses the scripted responder")
+    chain = FailoverChain([])
+
+relay = Relay(
+    store=CallsStore(boto3.resource("dynamodb").Table(settings.tables.calls)),
+    # The @connections endpoint is the WebSocket URL over https (http for the local stack).
+    connections=boto3.client(
+        "apigatewaymanagementapi", endpoint_url=os.environ["WEBSOCKET_URL"].replace("ws", "http", 1)
+    ),
+    chain=chain,
+    auth_token=lambda: settings.secret("twilio-auth-token"),
+    websocket_url=os.environ["WEBSOCKET_URL"],
+    logger=logger,
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    route = event["requestContext"]["routeKey"]
+    if route == "$connect":
+        return relay.on_connect(event)
+    if route == "$disconnect":
+        relay.on_disconnect(event)
+    else:
+        relay.on_message(event)  # never raises; API Gateway sends nothing back without a route response
+    return {"statusCode": 200}

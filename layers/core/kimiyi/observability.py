@@ -1,0 +1,26 @@
+"""Logging helpers: phone numbers are masked wherever they are logged."""
+
+from __future__ import annotations
+
+import re
+
+_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def mask_phone(number: str | None) -> str:
+    """'+15551234567' -> '+1555•••4567': enough to tell calls apart, not enough to dial."""
+    if not number:
+        return ""
+    digits = re.sub(r"\D", "", number)
+    if len(digits) < 7:
+        return "•" * len(digits)
+    prefix = "+" if number.strip().startswith("+") else ""
+    return (
+        f"{prefix}{digits[:4]}{'•' * (len(digits) - 8)}{digits[-4:]}"
+        if len(digits) > 8
+        else f"{prefix}•••{digits[-4:]}"
+    )
+
+
+def mask_phones_in(text: str) -> str:
+    return _PHONE.sub(lambda m: mask_phone(m.group()), text)

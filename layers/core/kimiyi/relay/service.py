@@ -1,0 +1,232 @@
+"""The ConversationRelay WebSocket: the signed handshake, each frame, and the turns it starts.
+
+Every frame is its own Lambda invocation. Nothing here may raise out of `on_message`: API Gateway would
+push a non-protocol "Internal server error" frame to Twilio (error 64107). A failure is logged and, when
+a turn was under way, the caller hears the language's holding phrase instead of silence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ..adapters.calls_store import CallsStore, ConflictError
+from ..adapters.websocket_sender import ConnectionGone, StreamingSender, post
+from ..conversation import CallState, Say, SwitchLanguage, TurnInput, TurnOutcome, apply_interrupt, run_turn
+from ..conversation.turn import opening
+from ..languages import holding_phrase_for
+from ..llm import FailoverChain
+from ..observability import mask_phone
+from ..twilio_signature import handshake_is_valid, header
+from ..workflow import Workflow, parse_workflow
+from . import protocol
+
+# Said when a socket belongs to no call we know (expired, or never staged), before hanging up.
+UNKNOWN_CALL_LINE = "Sorry, this call can no longer continue. Goodbye."
+
+
+@dataclass(frozen=True)
+class TurnReport:
+    """What one turn did, for logs and metrics."""
+
+    tracking_id: str
+    latency_ms: float | None  # frame received -> first text frame sent
+    frames: int
+    outcome: TurnOutcome | None
+    gone: bool = False
+
+
+@lru_cache(maxsize=64)
+def _parse(snapshot: str) -> Workflow:
+    import json
+
+    return parse_workflow(json.loads(snapshot))
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        store: CallsStore,
+        connections: Any,  # a boto3 apigatewaymanagementapi client
+        chain: FailoverChain,
+        auth_token: Callable[[], str],
+        websocket_url: str,
+        logger: Any,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.store = store
+        self.connections = connections
+        self.chain = chain
+        self.auth_token = auth_token
+        self.websocket_url = websocket_url
+        self.log = logger
+        self.clock = clock
+
+    # ------------------------------------------------------------------ $connect / $disconnect
+    def on_connect(self, event: dict) -> dict:
+        connection_id = event["requestContext"]["connectionId"]
+        query = event.get("queryStringParameters") or {}
+        signature = header(event.get("headers"), "X-Twilio-Signature")
+        if not handshake_is_valid(self.auth_token(), self.websocket_url, query, signature):
+            self.log.warning("refused a WebSocket handshake without a valid Twilio signature")
+            return {"statusCode": 403}
+        tracking_id = query.get("trackingId", "")
+        if not tracking_id:
+            self.log.warning("refused a WebSocket handshake without a trackingId")
+            return {"statusCode": 400}
+        self.store.map_connection(connection_id, tracking_id)
+        self.log.append_keys(trackingId=tracking_id)
+        self.log.info("ConversationRelay connected")
+        return {"statusCode": 200}
+
+    def on_disconnect(self, event: dict) -> None:
+        connection = self.store.unmap_connection(event["requestContext"]["connectionId"])
+        if connection:
+            self.log.info("ConversationRelay disconnected", extra={"trackingId": connection.tracking_id})
+
+    # ------------------------------------------------------------------ $default
+    def on_message(self, event: dict) -> TurnReport | None:
+        received = self.clock()
+        connection_id = event["requestContext"]["connectionId"]
+        try:
+            message = protocol.parse(event.get("body"))
+        except protocol.ProtocolError as error:
+            self.log.warning("ignored a malformed frame", extra={"problem": str(error)})
+            return None
+        try:
+            return self._dispatch(connection_id, message, received)
+        except Exception:
+            self.log.exception("frame handling failed", extra={"type": type(message).__name__})
+            self._say_holding_phrase(connection_id)
+            return None
+
+    def _dispatch(self, connection_id: str, message: protocol.Inbound, received: float) -> TurnReport | None:
+        match message:
+            case protocol.Setup():
+                self.store.bind_call(connection_id, message.call_sid)
+                self.log.info(
+                    "setup",
+                    extra={
+                        "callSid": message.call_sid,
+                        "from": mask_phone(message.from_number),
+                        "to": mask_phone(message.to_number),
+                    },
+                )
+            case protocol.Prompt(last=True):
+                return self._turn(connection_id, TurnInput(utterance=message.text), received)
+            case protocol.Prompt():
+                pass  # partial transcript: the final prompt follows
+            case protocol.Dtmf():
+                return self._turn(connection_id, TurnInput(digit=message.digit), received)
+            case protocol.Interrupt():
+                connection = self.store.connection(connection_id)
+                if connection:
+                    self.store.mark_interrupt(
+                        connection.tracking_id, message.utterance_until_interrupt, int(time.time() * 1000)
+                    )
+            case protocol.RelayError():
+                self.log.error(
+                    "ConversationRelay reported an error", extra={"description": message.description}
+                )
+            case protocol.Info():
+                self.log.debug("info", extra={"payload": message.payload})
+            case protocol.Unknown():
+                self.log.warning("ignored an unknown message type", extra={"messageType": message.type})
+        return None
+
+    # ------------------------------------------------------------------ turns
+    def _turn(self, connection_id: str, turn: TurnInput, received: float) -> TurnReport | None:
+        received_ms = int(time.time() * 1000)
+        connection = self.store.connection(connection_id)
+        if connection is None:
+            self.log.warning("frame on a connection that maps to no call")
+            return None
+        session = self.store.get_session(connection.tracking_id)
+        if session is None:
+            self._send(connection_id, protocol.text(UNKNOWN_CALL_LINE, last=True))
+            self._send(connection_id, protocol.end({"reason": "unknown-call"}))
+            return TurnReport(connection.tracking_id, None, 1, None)
+        workflow = _parse(session["workflow"])
+        stored, version = self.store.load_state(connection.tracking_id)
+        state = CallState.from_dict(stored) if stored else opening(workflow, session.get("variables"))[1]
+        if state.ended:
+            return None
+
+        sender: StreamingSender | None = None
+        outcome: TurnOutcome | None = None
+        for step in run_turn(workflow, state, turn, self.chain, received_at=received, clock=self.clock):
+            if isinstance(step, Say):
+                sender = sender or StreamingSender(self.connections, connection_id, language=None)
+                sender.speak(step.text)
+            elif isinstance(step, SwitchLanguage):
+                self._send(connection_id, protocol.switch_language(step.code))
+            elif isinstance(step, TurnOutcome):
+                outcome = step
+        if sender is not None:
+            sender.finish()
+        assert outcome is not None
+        if outcome.action != "continue":
+            handoff = {
+                "reason": outcome.action,
+                "trackingId": connection.tracking_id,
+                "node": outcome.state.node_id,
+            }
+            if outcome.transfer_to:
+                handoff["transferTo"] = outcome.transfer_to
+            self._send(connection_id, protocol.end(handoff))
+        self._save(connection.tracking_id, outcome.state, version, received_ms)
+        latency = (sender.first_sent_at - received) * 1000 if sender and sender.first_sent_at else None
+        report = TurnReport(
+            connection.tracking_id,
+            latency,
+            sender.frames_sent if sender else 0,
+            outcome,
+            bool(sender and sender.gone),
+        )
+        self.log.info(
+            "turn",
+            extra={
+                "trackingId": connection.tracking_id,
+                "node": outcome.state.node_id,
+                "language": outcome.state.language,
+                "latencyMs": None if latency is None else round(latency, 2),
+                "frames": report.frames,
+                "provider": outcome.provider,
+                "failovers": outcome.failovers,
+                "marks": outcome.marks.as_ms(),
+            },
+        )
+        return report
+
+    def _save(self, tracking_id: str, state: CallState, version: int, received_ms: int) -> None:
+        pending = self.store.take_interrupt(tracking_id)
+        if pending:
+            heard, at_ms = pending
+            # An interrupt that arrived during this turn cut this reply; an earlier one, the reply before.
+            state = apply_interrupt(state, heard, replies_back=0 if at_ms >= received_ms else 1)
+        try:
+            self.store.save_state(tracking_id, state.to_dict(), version)
+        except ConflictError:
+            self.log.warning("another turn saved this call's state first; this turn's state is dropped")
+
+    def _send(self, connection_id: str, message: dict) -> bool:
+        try:
+            post(self.connections, connection_id, message)
+            return True
+        except ConnectionGone:
+            return False
+
+    def _say_holding_phrase(self, connection_id: str) -> None:
+        try:
+            connection = self.store.connection(connection_id)
+            language = "en-US"
+            if connection:
+                stored, _ = self.store.load_state(connection.tracking_id)
+                language = (stored or {}).get("language", language)
+            self._send(connection_id, protocol.text(holding_phrase_for(language), last=True))
+        except Exception:
+            self.log.exception("could not send the holding phrase either")

@@ -1,0 +1,270 @@
+"""The relay function under moto: signed handshakes, frames, turns, barge-in and failure handling."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from aws_lambda_powertools import Logger
+from botocore.stub import Stubber
+from twilio.request_validator import RequestValidator
+
+from kimiyi.adapters.calls_store import CallsStore
+from kimiyi.llm import FailoverChain
+from kimiyi.relay.service import UNKNOWN_CALL_LINE, Relay
+from kimiyi.workflow import parse_workflow
+from tests.events import load
+
+ROOT = Path(__file__).resolve().parents[2]
+WSS = "wss://abcd1234ef.execute-api.us-east-1.amazonaws.com/dev"
+TOKEN = "test-auth-token"
+TRACKING = "trk_example_0001"
+CONNECTION = "Dc1Y1dH8oAMCJmg="
+VARIABLES = {"patientName": "Anna", "clinicName": "Bright Smile", "appointmentTime": "3 pm", "balanceDue": 0}
+
+
+class RecordingConnections:
+    """Stands in for the @connections client: records every frame, or answers 410 once the caller is gone."""
+
+    class exceptions:
+        GoneException = type("GoneException", (Exception,), {})
+
+    def __init__(self) -> None:
+        self.frames: list[dict] = []
+        self.gone = False
+
+    def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:
+        if self.gone:
+            raise self.exceptions.GoneException()
+        assert len(Data) <= 32 * 1024
+        self.frames.append(json.loads(Data))
+
+    def texts(self) -> str:
+        return "".join(f["token"] for f in self.frames if f["type"] == "text")
+
+
+@pytest.fixture
+def store(aws, stack_spec):
+    return CallsStore(boto3.resource("dynamodb").Table("CallsTable"))
+
+
+@pytest.fixture
+def connections():
+    return RecordingConnections()
+
+
+@pytest.fixture
+def relay(store, connections):
+    return Relay(
+        store=store,
+        connections=connections,
+        chain=FailoverChain([]),
+        auth_token=lambda: TOKEN,
+        websocket_url=WSS,
+        logger=Logger(service="relay-test"),
+    )
+
+
+def stage_call(store: CallsStore, tracking_id: str = TRACKING) -> None:
+    workflow = parse_workflow(json.loads((ROOT / "examples" / "clinic-appointment.json").read_text()))
+    store.put_session(tracking_id, {"workflow": json.dumps(workflow.to_dict()), "variables": VARIABLES})
+
+
+def connect_event(
+    signature_url: str | None = None, params: dict | None = None, query: dict | None = None
+) -> dict:
+    event = copy.deepcopy(load(ROOT / "events" / "websocket" / "connect.json"))
+    query = {"trackingId": TRACKING} if query is None else query
+    event["queryStringParameters"] = query
+    url = signature_url or (f"{WSS}?{urlencode(query)}" if query else WSS)
+    event["headers"]["X-Twilio-Signature"] = RequestValidator(TOKEN).compute_signature(url, params or {})
+    return event
+
+
+def frame(body) -> dict:
+    event = copy.deepcopy(load(ROOT / "events" / "websocket" / "default--prompt.json"))
+    event["body"] = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    return event
+
+
+def connected(relay, store) -> None:
+    stage_call(store)
+    assert relay.on_connect(connect_event())["statusCode"] == 200
+    relay.on_message(load(ROOT / "events" / "websocket" / "default--setup.json"))
+
+
+def test_signed_handshake_maps_the_connection(relay, store):
+    assert relay.on_connect(connect_event())["statusCode"] == 200
+    connection = store.connection(CONNECTION)
+    assert connection.tracking_id == TRACKING
+    relay.on_message(load(ROOT / "events" / "websocket" / "default--setup.json"))
+    assert store.connection(CONNECTION).call_sid == "CA00000000000000000000000000000001"
+
+
+def test_query_signed_as_params_is_accepted_too(relay):
+    event = connect_event(signature_url=WSS, params={"trackingId": TRACKING})
+    assert relay.on_connect(event)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda e: e["headers"].pop("X-Twilio-Signature"),
+        lambda e: e["headers"].update({"X-Twilio-Signature": "Zm9yZ2Vk"}),
+        lambda e: e["queryStringParameters"].update({"trackingId": "someone-elses-call"}),
+    ],
+    ids=["unsigned", "forged", "tampered-query"],
+)
+def test_unsigned_or_forged_handshakes_are_refused(relay, store, mutate):
+    event = connect_event()
+    mutate(event)
+    assert relay.on_connect(event) == {"statusCode": 403}
+    assert store.connection(CONNECTION) is None
+
+
+def test_handshake_without_tracking_id_is_400(relay):
+    assert relay.on_connect(connect_event(query={}))["statusCode"] == 400
+
+
+def test_a_yes_is_answered_streamed_then_the_call_ends(relay, store, connections):
+    connected(relay, store)
+    report = relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
+    text_frames = [f for f in connections.frames if f["type"] == "text"]
+    assert connections.texts().startswith("Great, you're all set for tomorrow at 3 pm.")
+    assert [f["last"] for f in text_frames][-1] is True and not any(f["last"] for f in text_frames[:-1])
+    end = connections.frames[-1]
+    assert end["type"] == "end"
+    assert json.loads(end["handoffData"]) == {"reason": "end", "trackingId": TRACKING, "node": "see_you"}
+    state, version = store.load_state(TRACKING)
+    assert state["ended"] is True and version == 1
+    assert report.latency_ms is not None and report.frames == len(text_frames)
+
+
+def test_cantonese_caller_gets_a_language_frame_then_cantonese(relay, store, connections):
+    connected(relay, store)
+    relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt-cantonese.json"))
+    assert connections.frames[0] == {
+        "type": "language",
+        "ttsLanguage": "zh-HK",
+        "transcriptionLanguage": "zh-HK",
+    }
+    assert connections.texts().startswith("好，幫你確認咗聽日3 pm嘅預約喇。")
+
+
+def test_menu_digit_moves_the_call(relay, store, connections):
+    connected(relay, store)
+    relay.on_message(frame({"type": "prompt", "voicePrompt": "No, I can't", "last": True}))
+    assert "Press 1 to reschedule" in connections.texts()
+    relay.on_message(frame({"type": "dtmf", "digit": "2"}))
+    assert connections.texts().endswith("would you like to cancel your appointment tomorrow at 3 pm?")
+    assert store.load_state(TRACKING)[0]["nodeId"] == "cancel_check"
+
+
+def test_partial_prompts_are_ignored(relay, store, connections):
+    connected(relay, store)
+    relay.on_message(frame({"type": "prompt", "voicePrompt": "Yes I", "last": False}))
+    assert connections.frames == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "{not json",
+        "[]",
+        '{"voicePrompt": "hi"}',
+        '{"type": "prompt"}',
+        '{"type": "prompt", "voicePrompt": 5}',
+        '{"type": "dtmf", "digit": "x"}',
+        '{"type": "setup"}',
+        '{"type": "something-new"}',
+        '{"type": "error", "description": "bad"}',
+        '{"type": "info", "name": "tokens-played"}',
+        json.dumps({"type": "prompt", "voicePrompt": "x" * 100_000, "last": False}),
+    ],
+)
+def test_malformed_and_unknown_frames_never_raise_and_never_end_the_call(relay, store, connections, body):
+    connected(relay, store)
+    assert relay.on_message(frame(body)) is None
+    assert connections.frames == []
+    relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
+    assert connections.texts().startswith("Great")  # the call goes on
+
+
+def test_unknown_call_is_told_and_ended(relay, store, connections):
+    assert relay.on_connect(connect_event())["statusCode"] == 200  # signed, but never staged
+    relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
+    assert connections.frames == [
+        {"type": "text", "token": UNKNOWN_CALL_LINE, "last": True, "interruptible": True},
+        {"type": "end", "handoffData": json.dumps({"reason": "unknown-call"})},
+    ]
+
+
+def test_interrupt_after_the_reply_cuts_it_to_what_was_heard(relay, store, connections):
+    connected(relay, store)
+    relay.on_message(frame({"type": "prompt", "voicePrompt": "No, I can't", "last": True}))
+    relay.on_message(
+        load(ROOT / "events" / "websocket" / "default--interrupt.json")
+    )  # "Great, you're all set"
+    relay.on_message(frame({"type": "prompt", "voicePrompt": "Sorry, what?", "last": True}))
+    history = store.load_state(TRACKING)[0]["history"]
+    menu_reply = history[-3]
+    assert menu_reply["role"] == "assistant"
+    assert menu_reply["content"] == "Great, you're all set"  # Twilio's report replaces the unheard reply
+
+
+def test_a_failure_inside_a_turn_becomes_the_holding_phrase(relay, store, connections, monkeypatch):
+    connected(relay, store)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("DynamoDB is having a day")
+
+    monkeypatch.setattr(store, "get_session", broken)
+    assert relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json")) is None
+    assert connections.frames == [
+        {"type": "text", "token": "One moment, please.", "last": True, "interruptible": True}
+    ]
+
+
+def test_caller_gone_mid_turn_ends_it_quietly(store):
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=WSS.replace("wss", "https"))
+    relay = Relay(
+        store=store,
+        connections=client,
+        chain=FailoverChain([]),
+        auth_token=lambda: TOKEN,
+        websocket_url=WSS,
+        logger=Logger(service="relay-test"),
+    )
+    stage_call(store)
+    relay.on_connect(connect_event())
+    with Stubber(client) as stub:
+        stub.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
+        stub.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
+        report = relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
+    assert report.gone is True and report.frames == 0
+    assert store.load_state(TRACKING)[0]["ended"] is True  # the state is kept all the same
+
+
+def test_handler_wiring_from_the_template(aws, function_env, monkeypatch, lambda_context):
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    handler_module_handler = function_env("RelayFunction")
+    import relay_handler
+
+    monkeypatch.setattr(relay_handler.relay, "websocket_url", WSS)
+    recording = RecordingConnections()
+    monkeypatch.setattr(relay_handler.relay, "connections", recording)
+    stage_call(relay_handler.relay.store)
+    assert handler_module_handler(connect_event(), lambda_context) == {"statusCode": 200}
+    for name in ("default--setup.json", "default--prompt.json", "default--error.json"):
+        assert handler_module_handler(load(ROOT / "events" / "websocket" / name), lambda_context) == {
+            "statusCode": 200
+        }
+    assert handler_module_handler(
+        load(ROOT / "events" / "websocket" / "disconnect.json"), lambda_context
+    ) == {"statusCode": 200}
+    assert recording.texts().startswith("Great")

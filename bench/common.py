@@ -76,7 +76,9 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{round(value, 1) + 0.0:.1f}"  # + 0.0 turns -0.0 into 0.0
+    return str(value)
 
 
 def machine() -> dict[str, Any]:

@@ -34,7 +34,15 @@ def check(build_dir: Path, python: str) -> int:
     failures = 0
     for function in spec.functions.values():
         code = build_dir / function.logical_id
-        env = {**function.environment, "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {
+            **function.environment,
+            # Credentials as Lambda provides them; no secrets path, so nothing is fetched at import.
+            "SECRETS_PATH": "",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "check",
+            "AWS_SECRET_ACCESS_KEY": "check",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         probe = PROBE.format(
             paths=[str(code), str(layer)], module=function.module, attribute=function.attribute
         )

@@ -13,11 +13,20 @@ from kimiyi.settings import Settings
 
 logger = Logger()
 settings = Settings()
-try:
-    chain = chain_from_env(env_with_secrets(settings))
-except LLMConfigError:
-    logger.exception("LLM configuration is invalid: every turn uses the scripted responder")
-    chain = FailoverChain([])
+
+
+def build_chain() -> FailoverChain:
+    """The LLM chain, built at init so warm environments have their clients ready."""
+    try:
+        return chain_from_env(env_with_secrets(settings))
+    except LLMConfigError:
+        logger.exception("LLM configuration is invalid: every turn uses the scripted responder")
+    except Exception:  # SSM unreachable at init: speak scripted lines rather than fail every invocation
+        logger.exception("could not read the LLM keys: every turn uses the scripted responder")
+    return FailoverChain([])
+
+
+chain = build_chain()
 
 relay = Relay(
     store=CallsStore(boto3.resource("dynamodb").Table(settings.tables.calls)),

@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from kimiyi.adapters.calls_store import CallsStore
 from kimiyi.llm import FailoverChain
 from kimiyi.relay.service import UNKNOWN_CALL_LINE, Relay
+from kimiyi.staging import stage
 from kimiyi.workflow import parse_workflow
 from tests.events import load
 
@@ -71,7 +72,7 @@ def relay(store, connections):
 
 def stage_call(store: CallsStore, tracking_id: str = TRACKING) -> None:
     workflow = parse_workflow(json.loads((ROOT / "examples" / "clinic-appointment.json").read_text()))
-    store.put_session(tracking_id, {"workflow": json.dumps(workflow.to_dict()), "variables": VARIABLES})
+    store.put_session(tracking_id, stage(workflow, variables=VARIABLES, tracking_id=tracking_id).to_record())
 
 
 def connect_event(

@@ -137,3 +137,18 @@ def websocket_event(
         for name, value in pairs:
             event["multiValueQueryStringParameters"].setdefault(name, []).append(value)
     return event
+
+
+def authorizer_event(request_event: dict, identity: list[str]) -> dict:
+    """The REQUEST authorizer payload 2.0 for an HTTP API request."""
+    context = request_event["requestContext"]
+    method, path = request_event["routeKey"].split(" ", 1)
+    event = {k: v for k, v in request_event.items() if k not in ("body", "isBase64Encoded")}
+    event.update(
+        {
+            "type": "REQUEST",
+            "routeArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{context['apiId']}/{context['stage']}/{method}{path}",
+            "identitySource": identity,
+        }
+    )
+    return event

@@ -63,10 +63,21 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class AuthorizerSpec:
+    """An HTTP API Lambda authorizer (REQUEST, payload 2.0, simple responses)."""
+
+    name: str
+    function: str
+    identity_headers: tuple[str, ...]
+    ttl_s: int
+
+
+@dataclass(frozen=True)
 class HttpRoute:
     method: str  # upper case, or ANY
     path: str  # /api/performance-metrics/{trackingId}
     function: str
+    authorizer: AuthorizerSpec | None = None
 
     @property
     def route_key(self) -> str:
@@ -190,6 +201,35 @@ def _parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
     return {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
 
 
+def _http_authorizers(resources: dict[str, Any]) -> tuple[dict[str, AuthorizerSpec], str | None]:
+    """The Lambda authorizers declared on the template's HttpApi, and its default one."""
+    for resource in resources.values():
+        if resource["Type"] != "AWS::Serverless::HttpApi":
+            continue
+        auth = resource.get("Properties", {}).get("Auth", {})
+        authorizers = {}
+        for name, props in auth.get("Authorizers", {}).items():
+            function_arn = props["FunctionArn"]
+            if not (isinstance(function_arn, dict) and "Fn::GetAtt" in function_arn):
+                raise TemplateError(f"authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn")
+            if (
+                not props.get("EnableSimpleResponses")
+                or str(props.get("AuthorizerPayloadFormatVersion")) != "2.0"
+            ):
+                raise TemplateError(
+                    f"authorizer {name}: the local stack runs payload 2.0 simple responses only"
+                )
+            identity = props.get("Identity", {})
+            authorizers[name] = AuthorizerSpec(
+                name=name,
+                function=function_arn["Fn::GetAtt"][0],
+                identity_headers=tuple(h.lower() for h in identity.get("Headers", [])),
+                ttl_s=int(identity.get("ReauthorizeEvery", 300)),
+            )
+        return authorizers, auth.get("DefaultAuthorizer")
+    return {}, None
+
+
 def _function_for_integration_uri(uri: str, functions: set[str]) -> str:
     for name in re.findall(r"\$\{([A-Za-z0-9]+)", uri):
         for function in functions:
@@ -210,6 +250,7 @@ def read_stack(
     function_globals = template.get("Globals", {}).get("Function", {})
     global_env = function_globals.get("Environment", {}).get("Variables", {})
 
+    authorizers, default_authorizer = _http_authorizers(resources)
     functions: dict[str, FunctionSpec] = {}
     http_routes: list[HttpRoute] = []
     for logical_id, resource in resources.items():
@@ -231,7 +272,11 @@ def read_stack(
         for event in props.get("Events", {}).values():
             if event["Type"] == "HttpApi":
                 event_props = event["Properties"]
-                http_routes.append(HttpRoute(event_props["Method"].upper(), event_props["Path"], logical_id))
+                name = event_props.get("Auth", {}).get("Authorizer", default_authorizer)
+                authorizer = None if name in (None, "NONE") else authorizers[name]
+                http_routes.append(
+                    HttpRoute(event_props["Method"].upper(), event_props["Path"], logical_id, authorizer)
+                )
 
     websocket_routes: dict[str, str] = {}
     websocket_stage = None

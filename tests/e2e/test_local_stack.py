@@ -164,3 +164,25 @@ def test_message_over_the_api_gateway_limit_closes_with_1009(echo_stack):
         with pytest.raises(Exception) as closed:
             ws.recv(timeout=10)
         assert "1009" in str(closed.value)
+
+
+def test_lambda_authorizer_401_403_and_cached_allow(echo_stack):
+    url = f"{echo_stack.base_url}/secure"
+    missing = httpx.get(url)
+    assert (missing.status_code, missing.json()) == (401, {"message": "Unauthorized"})
+    wrong = httpx.get(url, headers={"x-api-key": "bad"})
+    assert (wrong.status_code, wrong.json()) == (403, {"message": "Forbidden"})
+    first = httpx.get(url, headers={"x-api-key": "good"})
+    second = httpx.get(url, headers={"x-api-key": "good"})
+    assert first.status_code == second.status_code == 200
+    assert second.json()["event"]["requestContext"]["authorizer"] == {"lambda": {"keyId": "k-good"}}
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=_moto_endpoint(echo_stack),
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    ).Table("EchoTable")
+    invocations = [i for i in table.scan()["Items"] if i["pk"].startswith("auth#")]
+    assert len(invocations) == 2  # "bad" once, "good" once: the allow was cached for the second request
+    assert invocations[0]["routeArn"].endswith("/$default/GET/secure")

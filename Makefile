@@ -12,7 +12,7 @@ SAM_VENV := .sam-venv
 SAM := SAM_CLI_TELEMETRY=0 PATH=$(dir $(PYTHON)):$$PATH $(SAM_VENV)/bin/sam
 HOST_ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 
-.PHONY: run dev test lint validate build artifact-check clean
+.PHONY: run dev test lint validate build artifact-check bench clean
 
 $(STAMP): pyproject.toml layers/core/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ artifact-check: $(SAM_VENV)/.installed $(STAMP)
 	sed 's/arm64/$(HOST_ARCH)/g' template.yaml > .template.host.yaml
 	$(SAM) build --template-file .template.host.yaml --build-dir .aws-sam/build-host
 	$(BIN)/python scripts/check_artifact.py .aws-sam/build-host --python $(PYTHON)
+
+## bench: the benchmarks (figures printed, JSON in bench/results, plots in docs/benchmarks)
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/pipeline_overhead.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .template.host.yaml .pytest_cache .ruff_cache

@@ -54,6 +54,19 @@ class RunningStack:
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
 
+    def dynamodb(self):
+        """The stack's own DynamoDB (its moto server), as a test reaches it from outside."""
+        import boto3
+
+        line = next(line for line in self.output if "DynamoDB (moto)" in line)
+        return boto3.resource(
+            "dynamodb",
+            endpoint_url=line.split()[2].rstrip(":"),
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
 
 def start_stack(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> RunningStack:
     """Starts `python -m kimiyi_local serve` on a free port and waits until it says it is ready."""

@@ -98,23 +98,12 @@ def test_websocket_connect_message_reply_and_disconnect(echo_stack):
         connection_id = reply["connectionId"]
         ws.send("describe")
         assert json.loads(json.loads(ws.recv(timeout=10))["echo"]) == {"sourceIp": "127.0.0.1"}
-    table = boto3.resource(
-        "dynamodb",
-        endpoint_url=_moto_endpoint(echo_stack),
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ).Table("EchoTable")
+    table = echo_stack.dynamodb().Table("EchoTable")
     assert table.get_item(Key={"pk": f"connect#{connection_id}"}).get("Item")
     deadline = time.monotonic() + 10
     while not table.get_item(Key={"pk": f"disconnect#{connection_id}"}).get("Item"):
         assert time.monotonic() < deadline, "$disconnect was not invoked"
         time.sleep(0.05)
-
-
-def _moto_endpoint(stack: RunningStack) -> str:
-    line = next(line for line in stack.output if "DynamoDB (moto)" in line)
-    return line.split()[2].rstrip(":")
 
 
 def test_connect_rejected_by_the_handler_fails_the_handshake(echo_stack):
@@ -176,13 +165,7 @@ def test_lambda_authorizer_401_403_and_cached_allow(echo_stack):
     second = httpx.get(url, headers={"x-api-key": "good"})
     assert first.status_code == second.status_code == 200
     assert second.json()["event"]["requestContext"]["authorizer"] == {"lambda": {"keyId": "k-good"}}
-    table = boto3.resource(
-        "dynamodb",
-        endpoint_url=_moto_endpoint(echo_stack),
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ).Table("EchoTable")
+    table = echo_stack.dynamodb().Table("EchoTable")
     invocations = [i for i in table.scan()["Items"] if i["pk"].startswith("auth#")]
     assert len(invocations) == 2  # "bad" once, "good" once: the allow was cached for the second request
     assert invocations[0]["routeArn"].endswith("/$default/GET/secure")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 from twilio.request_validator import RequestValidator
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from kimiyi.adapters.calls_store import CallsStore
-from tests.e2e.test_local_stack import _moto_endpoint
 from tests.integration.test_relay import stage_call
 
 pytestmark = pytest.mark.e2e
@@ -19,14 +17,7 @@ LOCAL_TOKEN = "local-auth-token"  # the local stack's documented default
 
 
 def calls_store(stack) -> CallsStore:
-    dynamodb = boto3.resource(
-        "dynamodb",
-        endpoint_url=_moto_endpoint(stack),
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    return CallsStore(dynamodb.Table("CallsTable"))
+    return CallsStore(stack.dynamodb().Table("CallsTable"))
 
 
 def relay_url(stack, tracking_id: str) -> str:

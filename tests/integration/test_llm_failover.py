@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
@@ -18,6 +17,7 @@ from kimiyi.llm import (
 )
 from kimiyi.llm.tokens import split_into_tokens
 from kimiyi_local.llm_server import LocalLLMServer, reply_for
+from tests.streams import consume
 
 MESSAGES = [{"role": "user", "content": "What are your opening hours?"}]
 EXPECTED = reply_for(MESSAGES)
@@ -67,25 +67,6 @@ def make_chain(primary, secondary, **options) -> FailoverChain:
     options.setdefault("first_token_timeout_s", 0.4)
     options.setdefault("stall_timeout_s", 0.3)
     return FailoverChain([provider(primary, "primary"), provider(secondary, "secondary")], **options)
-
-
-def consume(stream: FailoverStream) -> str:
-    """Read the stream in a thread; one that never ends fails the test instead of hanging the run."""
-    deltas: list[str] = []
-    errors: list[BaseException] = []
-
-    def read() -> None:
-        try:
-            deltas.extend(stream)
-        except BaseException as error:
-            errors.append(error)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(SAFETY_S)
-    assert not reader.is_alive(), "the stream did not finish"
-    assert not errors, errors
-    return "".join(deltas)
 
 
 def failures(stream: FailoverStream) -> list[tuple[str, str]]:

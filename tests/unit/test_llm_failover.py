@@ -11,12 +11,12 @@ import pytest
 from kimiyi.llm import (
     BreakerSettings,
     FailoverChain,
-    FailoverStream,
     FailureReason,
     ScriptContext,
     ScriptedProvider,
 )
 from kimiyi.llm.failover import classify
+from tests.streams import consume
 
 HANG = object()  # a step that blocks until the stream is closed
 SAFETY_S = 10  # a bound for "it finished", far above any deadline used here
@@ -71,26 +71,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def consume(stream: FailoverStream) -> str:
-    """Read the whole stream in a thread; a stream that never ends fails the test instead of hanging it."""
-    deltas: list[str] = []
-    errors: list[BaseException] = []
-
-    def read() -> None:
-        try:
-            deltas.extend(stream)
-        except BaseException as error:
-            errors.append(error)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(SAFETY_S)
-    assert not reader.is_alive(), "the stream did not finish"
-    assert not errors, errors
-    assert stream.result.finished
-    return "".join(deltas)
 
 
 def chain(*providers, **options) -> FailoverChain:

@@ -1,0 +1,1 @@
+"""Fakes of outside services, at their transport layer, for the tests."""

@@ -84,6 +84,7 @@ def test_a_yes_follows_deterministic_edges_to_the_end_with_no_llm(workflow):
     assert outcome.action == "end" and outcome.state.ended
     assert said(events).startswith("Great, you're all set for tomorrow at 3 pm.")
     assert said(events).endswith("Goodbye!")
+    assert "insurance card. Thank you, see you tomorrow." in said(events)  # lines keep their space
     assert outcome.provider is None
     assert outcome.state.history[-2:] == (
         {"role": "user", "content": "Yes, that works"},

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from ..chunking import ClauseChunker
-from ..languages import detect_language_switch, get_language, holding_phrase_for
+from ..languages import detect_language_switch, get_language, holding_phrase_for, resolve_code
 from ..llm import FailoverChain, ScriptContext
 from ..workflow import Workflow
 from .prompts import build_messages, judge_messages, parse_judgement
@@ -110,9 +110,11 @@ def run_turn(
 ) -> Iterator[Say | SwitchLanguage | TurnOutcome]:
     marks = TurnMarks(received=clock() if received_at is None else received_at)
     caller = turn.caller_words()
-    language = state.language
+    language = resolve_code(state.language)
     if turn.utterance:
-        switched = detect_language_switch(turn.utterance, language, workflow.config.all_languages)
+        # Canonical codes (yue -> zh-HK), the ones the TwiML declares as <Language> elements.
+        allowed = [resolve_code(code) for code in workflow.config.all_languages]
+        switched = detect_language_switch(turn.utterance, language, allowed)
         if switched:
             language = switched
             yield SwitchLanguage(switched)
@@ -133,16 +135,12 @@ def run_turn(
     path = advance.path if advance else (node_id,)
     final = workflow.node(advance.node_id if advance else node_id)
 
-    spoken: list[str] = []
-    chunker = ClauseChunker(get_language(language).clause_delimiters)
+    voice = _Voice(get_language(language).clause_delimiters, marks, clock)
     for visited in path:
         line = workflow.spoken_line(visited, language, state.variables)
         if line:
-            for chunk in (*chunker.feed(line + " "), chunker.flush()):
-                if chunk.strip():
-                    marks.first_chunk = marks.first_chunk or clock()
-                    spoken.append(chunk)
-                    yield Say(chunk)
+            yield from voice.say(line + " ")
+    yield from voice.finish()
 
     provider, failures = judge_provider, ()
     if final.type == "conversation":
@@ -151,7 +149,7 @@ def run_turn(
             scripted_line=workflow.scripted_line(final.id, language, state.variables),
             holding_phrase=holding_phrase_for,
         )
-        so_far = with_exchange(state, caller, "".join(spoken).strip())
+        so_far = with_exchange(state, caller, voice.text)
         messages = build_messages(workflow, final.id, language, state.variables, so_far)
         marks.llm_request = clock()
         with chain.stream(
@@ -162,21 +160,14 @@ def run_turn(
         ) as stream:
             for delta in stream:
                 marks.first_token = marks.first_token or clock()
-                for chunk in chunker.feed(delta):
-                    marks.first_chunk = marks.first_chunk or clock()
-                    spoken.append(chunk)
-                    yield Say(chunk)
-            rest = chunker.flush()
-            if rest.strip():
-                marks.first_chunk = marks.first_chunk or clock()
-                spoken.append(rest)
-                yield Say(rest)
+                yield from voice.say(delta)
+            yield from voice.finish()
             result = stream.result
         provider = result.provider
         failures = tuple(f"{f.provider}:{f.reason}" for f in result.failures)
-    marks.last_chunk = clock() if spoken else None
+    marks.last_chunk = clock() if voice.spoken else None
 
-    reply = "".join(spoken).strip()
+    reply = voice.text
     action = {"end": "end", "transfer": "transfer"}.get(final.type, "continue")
     new_state = replace(
         state,
@@ -198,6 +189,40 @@ def run_turn(
         failures=failures,
         judged_edge=judged_edge,
     )
+
+
+class _Voice:
+    """Cuts what the turn says into speakable chunks: marks the first one, and keeps the space between
+    two lines (the chunker hands it over alone) at the front of the chunk that follows it."""
+
+    def __init__(self, delimiters: str, marks: TurnMarks, clock: Clock) -> None:
+        self._chunker = ClauseChunker(delimiters)
+        self._marks = marks
+        self._clock = clock
+        self._gap = ""
+        self.spoken: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.spoken).strip()
+
+    def say(self, text: str) -> Iterator[Say]:
+        yield from self._emit(self._chunker.feed(text))
+
+    def finish(self) -> Iterator[Say]:
+        """Everything held back goes out (a line that ends without punctuation, the stream's tail)."""
+        yield from self._emit([self._chunker.flush()])
+
+    def _emit(self, chunks: list[str]) -> Iterator[Say]:
+        for chunk in chunks:
+            if not chunk.strip():
+                self._gap += chunk
+                continue
+            chunk = (self._gap + chunk) if self.spoken else chunk.lstrip()
+            self._gap = ""
+            self._marks.first_chunk = self._marks.first_chunk or self._clock()
+            self.spoken.append(chunk)
+            yield Say(chunk)
 
 
 def _judge(chain: FailoverChain, caller: str, candidates, state: CallState) -> tuple[str | None, str | None]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from . import simulator
+from .llm_server import LocalLLMServer
 from .stack import LocalStack
 from .template import PROJECT_ROOT, TEMPLATE_PATH
 
@@ -19,6 +21,15 @@ DEFAULT_ENV_FILE = PROJECT_ROOT / "env.local.json"
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="kimiyi_local", description=__doc__)
     parser.add_argument("command", choices=["serve", "run"])
+    parser.add_argument(
+        "--llm",
+        choices=["offline", "local"],
+        default="offline",
+        help="run: offline = the scripted responder (or your real LLM if its key is set); "
+        "local = the local LLM server with a realistic first-token time",
+    )
+    parser.add_argument("--first-token-ms", type=float, default=300.0, help="with --llm local")
+    parser.add_argument("--interactive", action="store_true", help="run: type the caller's words")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
     parser.add_argument(
@@ -47,13 +58,34 @@ def main() -> int:
         print(f"ready in {(time.perf_counter() - started) * 1000:.0f} ms; Ctrl-C stops it", flush=True)
         stack.serve_forever()
         return 0
-    stack.start()
-    try:
+    # The transcript is the output; the functions' JSON logs would interleave with it.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    return run(stack, args, started)
+
+
+def run(stack: LocalStack, args: argparse.Namespace, started: float) -> int:
+    """The main job: a simulated call of the example workflow through the whole local stack."""
+    with contextlib.ExitStack() as cleanup:
+        if args.llm == "local":
+            server = cleanup.enter_context(LocalLLMServer(first_token_ms=args.first_token_ms, token_ms=15))
+            os.environ.update({"LLM_BASE_URL": server.openai_base_url, "LLM_MODEL": "local-fake"})
+            os.environ.update({"LLM_API_KEY": "local", "LLM_PROVIDER_ORDER": "compatible,scripted"})
+            print(f"local LLM server: first token {args.first_token_ms:.0f} ms, 15 ms per token")
+        stack.start()
+        cleanup.callback(stack.stop)
         print(f"local stack up on {stack.base_url} in {(time.perf_counter() - started) * 1000:.0f} ms")
-        with urllib.request.urlopen(f"{stack.base_url}/api/health-optimized", timeout=10) as response:
-            print(json.dumps(json.loads(response.read()), indent=2))
-    finally:
-        stack.stop()
+        workflow = json.loads(simulator.DEFAULT_WORKFLOW.read_text(encoding="utf-8"))
+        call = json.loads(simulator.DEFAULT_SCRIPT.read_text(encoding="utf-8"))
+        print(f"\n{call['description']}\n")
+        result = simulator.simulate(
+            stack.base_url,
+            workflow,
+            call,
+            api_key=os.environ.get("KIMIYI_API_KEYS", "local-dev-key").split(",")[0],
+            auth_token=os.environ.get("TWILIO_AUTH_TOKEN", "local-auth-token"),
+            turns=simulator.typed_turns() if args.interactive else None,
+        )
+        simulator.print_summary(result)
     return 0
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..adapters.calls_store import CallsStore, ConflictError
+from ..adapters.calls_store import CallsStore, ConflictError, Connection
 from ..adapters.websocket_sender import ConnectionGone, StreamingSender, post
 from ..conversation import CallState, Say, SwitchLanguage, TurnInput, TurnOutcome, apply_interrupt, run_turn
 from ..conversation.turn import opening
@@ -24,6 +24,7 @@ from ..twilio_signature import handshake_is_valid, header
 from ..workflow import Workflow, parse_workflow
 from . import protocol
 
+KNOWN_CALLS = 512  # calls a warm environment remembers (connection -> call, session)
 # Said when a socket belongs to no call we know (expired, or never staged), before hanging up.
 UNKNOWN_CALL_LINE = "Sorry, this call can no longer continue. Goodbye."
 
@@ -65,6 +66,7 @@ class Relay:
         self.websocket_url = websocket_url
         self.log = logger
         self.clock = clock
+        self._known_calls: dict[str, tuple[Connection, dict]] = {}
 
     # ------------------------------------------------------------------ $connect / $disconnect
     def on_connect(self, event: dict) -> dict:
@@ -84,6 +86,7 @@ class Relay:
         return {"statusCode": 200}
 
     def on_disconnect(self, event: dict) -> None:
+        self._known_calls.pop(event["requestContext"]["connectionId"], None)
         connection = self.store.unmap_connection(event["requestContext"]["connectionId"])
         if connection:
             self.log.info("ConversationRelay disconnected", extra={"trackingId": connection.tracking_id})
@@ -139,13 +142,26 @@ class Relay:
         return None
 
     # ------------------------------------------------------------------ turns
+    def _call_of(self, connection_id: str) -> tuple[Connection | None, dict | None]:
+        """The connection's call and its session. Neither changes during a call, so a warm environment
+        keeps them and a turn after the first reads only the conversation state."""
+        known = self._known_calls.get(connection_id)
+        if known:
+            return known
+        connection = self.store.connection(connection_id)
+        session = self.store.get_session(connection.tracking_id) if connection else None
+        if connection and session:
+            if len(self._known_calls) >= KNOWN_CALLS:
+                self._known_calls.pop(next(iter(self._known_calls)))
+            self._known_calls[connection_id] = (connection, session)
+        return connection, session
+
     def _turn(self, connection_id: str, turn: TurnInput, received: float) -> TurnReport | None:
         received_ms = int(time.time() * 1000)
-        connection = self.store.connection(connection_id)
+        connection, session = self._call_of(connection_id)
         if connection is None:
             self.log.warning("frame on a connection that maps to no call")
             return None
-        session = self.store.get_session(connection.tracking_id)
         if session is None:
             self._send(connection_id, protocol.text(UNKNOWN_CALL_LINE, last=True))
             self._send(connection_id, protocol.end({"reason": "unknown-call"}))

@@ -47,7 +47,9 @@ def check(build_dir: Path, python: str) -> int:
         probe = PROBE.format(
             paths=[str(code), str(layer)], module=function.module, attribute=function.attribute
         )
-        result = subprocess.run([python, "-I", "-S", "-B", "-c", probe], capture_output=True, text=True, env=env)
+        result = subprocess.run(
+            [python, "-I", "-S", "-B", "-c", probe], capture_output=True, text=True, env=env
+        )
         if result.returncode != 0:
             failures += 1
             print(f"FAIL {function.logical_id}: {result.stderr.strip().splitlines()[-1:]}\n{result.stderr}")

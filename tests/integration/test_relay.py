@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -269,3 +271,99 @@ def test_handler_wiring_from_the_template(aws, function_env, monkeypatch, lambda
         load(ROOT / "events" / "websocket" / "disconnect.json"), lambda_context
     ) == {"statusCode": 200}
     assert recording.texts().startswith("Great")
+
+
+class SlowProvider:
+    """An LLM that takes a while over its reply, so a barge-in can land mid-stream."""
+
+    name = "slow"
+    words = [f" word{i}." for i in range(40)]
+
+    class Tokens:
+        """A DeltaStream: iterated by the chain's reader thread, closable from another thread."""
+
+        def __init__(self, words):
+            self._words = iter(words)
+            self._closed = threading.Event()
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            if self._closed.wait(0.03):
+                raise StopIteration
+            return next(self._words)
+
+        def close(self):
+            self._closed.set()
+
+    def stream(self, messages, **_):
+        return self.Tokens(self.words)
+
+    def describe(self):
+        return {"name": self.name, "model": "slow", "host": "none"}
+
+
+@pytest.fixture
+def slow_relay(store, connections):
+    return Relay(
+        store=store,
+        connections=connections,
+        chain=FailoverChain([SlowProvider()], first_token_timeout_s=5),
+        auth_token=lambda: TOKEN,
+        websocket_url=WSS,
+        logger=Logger(service="relay-test"),
+    )
+
+
+def in_background(function, *args):
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(value=function(*args)), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def wait_for_text(connections, deadline_s=10):
+    deadline = time.monotonic() + deadline_s
+    while not any(f["type"] == "text" for f in connections.frames):
+        assert time.monotonic() < deadline, "no text was sent"
+        time.sleep(0.01)
+
+
+def test_interrupt_mid_stream_stops_the_reply_and_keeps_what_was_heard(slow_relay, store, connections):
+    connected(slow_relay, store)
+    thread, result = in_background(
+        slow_relay.on_message, frame({"type": "prompt", "voicePrompt": "Where are you?", "last": True})
+    )
+    wait_for_text(connections)
+    heard = connections.texts()
+    slow_relay.on_message(
+        frame({"type": "interrupt", "utteranceUntilInterrupt": heard, "durationUntilInterruptMs": 300})
+    )
+    thread.join(10)
+    report = result["value"]
+    assert report.outcome.interrupted is True
+    assert report.frames < len(SlowProvider.words)  # it stopped sending
+    assert not any(f.get("last") for f in connections.frames)  # nothing after the barge-in, not even `last`
+    history = store.load_state(TRACKING)[0]["history"]
+    assert history[-1] == {"role": "assistant", "content": heard.strip()}
+    assert history[-2] == {"role": "user", "content": "Where are you?"}
+
+
+def test_prompt_while_a_turn_streams_supersedes_it_and_no_turn_is_lost(slow_relay, store, connections):
+    connected(slow_relay, store)
+    first, first_result = in_background(
+        slow_relay.on_message, frame({"type": "prompt", "voicePrompt": "Where are you?", "last": True})
+    )
+    wait_for_text(connections)
+    second, second_result = in_background(
+        slow_relay.on_message, frame({"type": "prompt", "voicePrompt": "And your hours?", "last": True})
+    )
+    first.join(15)
+    second.join(15)
+    assert first_result["value"].outcome.interrupted is True
+    assert second_result["value"].outcome.interrupted is False
+    state, version = store.load_state(TRACKING)
+    users = [m["content"] for m in state["history"] if m["role"] == "user"]
+    assert users == ["Where are you?", "And your hours?"]  # both turns, once each, in order
+    assert state["turns"] == 2 and version == 2

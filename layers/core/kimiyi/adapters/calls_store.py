@@ -117,6 +117,44 @@ class CallsStore:
         ).get("Attributes")
         return (old["heard"], int(old["at"])) if old else None
 
+    # ------------------------------------------------------------------ the turn in flight
+    def claim_turn(self, tracking_id: str, turn_id: str) -> dict[str, Any] | None:
+        """Makes `turn_id` the call's current turn; returns the turn it replaced, if any."""
+        old = self._table.put_item(
+            Item={
+                "pk": f"CALL#{tracking_id}",
+                "sk": "ACTIVE",
+                "turnId": turn_id,
+                "done": False,
+                "expiresAt": self._expiry(),
+            },
+            ReturnValues="ALL_OLD",
+        ).get("Attributes")
+        return old or None
+
+    def finish_turn(self, tracking_id: str, turn_id: str) -> None:
+        try:
+            self._table.update_item(
+                Key={"pk": f"CALL#{tracking_id}", "sk": "ACTIVE"},
+                UpdateExpression="SET done = :done",
+                ConditionExpression="turnId = :turn",
+                ExpressionAttributeValues={":done": True, ":turn": turn_id},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise  # a newer turn owns the call: nothing to mark
+
+    def turn_signals(self, tracking_id: str) -> tuple[str | None, int | None]:
+        """(the current turn's id, when the caller last interrupted) in one round trip."""
+        keys = [{"pk": f"CALL#{tracking_id}", "sk": sk} for sk in ("ACTIVE", "INTERRUPT")]
+        name = self._table.name
+        items = self._table.meta.client.batch_get_item(
+            RequestItems={name: {"Keys": keys, "ConsistentRead": True}}
+        )["Responses"].get(name, [])
+        active = next((i.get("turnId") for i in items if i["sk"] == "ACTIVE"), None)
+        interrupt = next((int(i["at"]) for i in items if i["sk"] == "INTERRUPT"), None)
+        return active, interrupt
+
     # ------------------------------------------------------------------ connection map
     def map_connection(self, connection_id: str, tracking_id: str) -> None:
         self._table.put_item(

@@ -54,6 +54,7 @@ class StreamingSender:
         self.first_sent_at: float | None = None
         self.last_sent_at: float | None = None
         self.gone = False
+        self.aborted = False
         self.error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="relay-sender", daemon=True)
         self._thread.start()
@@ -67,6 +68,12 @@ class StreamingSender:
         self._queue.put(None)
         self._thread.join(timeout)
 
+    def abort(self, timeout: float = 25.0) -> None:
+        """The caller barged in: what has not been posted yet is dropped (Twilio would speak it)."""
+        self.aborted = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+
     def _run(self) -> None:
         finished = False
         while not finished:
@@ -77,7 +84,7 @@ class StreamingSender:
                 except queue.Empty:
                     break
             finished = pending[-1] is None
-            if self.gone or self.error:
+            if self.gone or self.error or self.aborted:
                 continue
             frames = coalesce(p for p in pending if p) or [""]
             for index, frame in enumerate(frames):

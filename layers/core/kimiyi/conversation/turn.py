@@ -83,6 +83,7 @@ class TurnOutcome:
     failovers: int = 0
     failures: tuple[str, ...] = ()
     judged_edge: str | None = None
+    interrupted: bool = False  # the reply was cut short: the caller barged in or spoke again
 
 
 def opening(workflow: Workflow, variables: dict | None = None) -> tuple[str, CallState]:
@@ -107,7 +108,10 @@ def run_turn(
     *,
     received_at: float | None = None,
     clock: Clock = time.perf_counter,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> Iterator[Say | SwitchLanguage | TurnOutcome]:
+    """`cancelled` is asked between LLM deltas; when it says yes the stream is abandoned and the outcome
+    holds what was said so far."""
     marks = TurnMarks(received=clock() if received_at is None else received_at)
     caller = turn.caller_words()
     language = resolve_code(state.language)
@@ -142,7 +146,7 @@ def run_turn(
             yield from voice.say(line + " ")
     yield from voice.finish()
 
-    provider, failures = judge_provider, ()
+    provider, failures, interrupted = judge_provider, (), False
     if final.type == "conversation":
         context = ScriptContext(
             language=language,
@@ -161,7 +165,11 @@ def run_turn(
             for delta in stream:
                 marks.first_token = marks.first_token or clock()
                 yield from voice.say(delta)
-            yield from voice.finish()
+                if cancelled():
+                    interrupted = True
+                    break
+            if not interrupted:
+                yield from voice.finish()
             result = stream.result
         provider = result.provider
         failures = tuple(f"{f.provider}:{f.reason}" for f in result.failures)
@@ -188,6 +196,7 @@ def run_turn(
         failovers=len(failures),
         failures=failures,
         judged_edge=judged_edge,
+        interrupted=interrupted,
     )
 
 

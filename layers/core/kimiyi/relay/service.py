@@ -8,6 +8,7 @@ a turn was under way, the caller hears the language's holding phrase instead of 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,8 @@ from ..twilio_signature import handshake_is_valid, header
 from ..workflow import Workflow, parse_workflow
 from . import protocol
 
+CANCEL_CHECK_S = 0.1  # how often a streaming turn asks whether the caller barged in or spoke again
+SUPERSEDE_WAIT_S = 3.0  # how long a new turn waits for the one it replaced to save its state
 KNOWN_CALLS = 512  # calls a warm environment remembers (connection -> call, session)
 # Said when a socket belongs to no call we know (expired, or never staged), before hanging up.
 UNKNOWN_CALL_LINE = "Sorry, this call can no longer continue. Goodbye."
@@ -38,6 +41,24 @@ class TurnReport:
     frames: int
     outcome: TurnOutcome | None
     gone: bool = False
+
+
+class _Every:
+    """Calls `check` at most once per `interval_s`, the first time one interval after creation, so
+    the first words of a reply are never delayed by it."""
+
+    def __init__(self, interval_s: float, check: Callable[[], bool], clock: Callable[[], float]) -> None:
+        self._interval = interval_s
+        self._check = check
+        self._clock = clock
+        self._next = clock() + interval_s
+        self._answer = False
+
+    def __call__(self) -> bool:
+        if not self._answer and self._clock() >= self._next:
+            self._answer = self._check()
+            self._next = self._clock() + self._interval
+        return self._answer
 
 
 @lru_cache(maxsize=64)
@@ -166,15 +187,28 @@ class Relay:
             self._send(connection_id, protocol.text(UNKNOWN_CALL_LINE, last=True))
             self._send(connection_id, protocol.end({"reason": "unknown-call"}))
             return TurnReport(connection.tracking_id, None, 1, None)
+        tracking_id = connection.tracking_id
         workflow = _parse(session["workflow"])
-        stored, version = self.store.load_state(connection.tracking_id)
+        turn_id = uuid.uuid4().hex
+        replaced = self.store.claim_turn(tracking_id, turn_id)
+        stored, version = self.store.load_state(tracking_id)
+        if replaced and not replaced.get("done"):
+            # The caller spoke while the previous turn was still talking: it sees it is no longer the
+            # call's turn, stops, and saves what was said; this turn goes on from that state.
+            stored, version = self._state_after(tracking_id, version)
         state = CallState.from_dict(stored) if stored else opening(workflow, session.get("variables"))[1]
         if state.ended:
             return None
+        cancelled = _Every(
+            CANCEL_CHECK_S, lambda: self._superseded(tracking_id, turn_id, received_ms), self.clock
+        )
 
         sender: StreamingSender | None = None
         outcome: TurnOutcome | None = None
-        for step in run_turn(workflow, state, turn, self.chain, received_at=received, clock=self.clock):
+        steps = run_turn(
+            workflow, state, turn, self.chain, received_at=received, clock=self.clock, cancelled=cancelled
+        )
+        for step in steps:
             if isinstance(step, Say):
                 sender = sender or StreamingSender(self.connections, connection_id, language=None)
                 sender.speak(step.text)
@@ -182,9 +216,11 @@ class Relay:
                 self._send(connection_id, protocol.switch_language(step.code))
             elif isinstance(step, TurnOutcome):
                 outcome = step
-        if sender is not None:
-            sender.finish()
         assert outcome is not None
+        if sender is not None and outcome.interrupted:
+            sender.abort()
+        elif sender is not None:
+            sender.finish()
         if outcome.action != "continue":
             handoff = {
                 "reason": outcome.action,
@@ -194,7 +230,8 @@ class Relay:
             if outcome.transfer_to:
                 handoff["transferTo"] = outcome.transfer_to
             self._send(connection_id, protocol.end(handoff))
-        self._save(connection.tracking_id, outcome.state, version, received_ms)
+        self._save(tracking_id, outcome.state, version, received_ms)
+        self.store.finish_turn(tracking_id, turn_id)
         latency = (sender.first_sent_at - received) * 1000 if sender and sender.first_sent_at else None
         report = TurnReport(
             connection.tracking_id,
@@ -217,6 +254,19 @@ class Relay:
             },
         )
         return report
+
+    def _superseded(self, tracking_id: str, turn_id: str, received_ms: int) -> bool:
+        active, interrupted_at = self.store.turn_signals(tracking_id)
+        return active != turn_id or (interrupted_at is not None and interrupted_at >= received_ms)
+
+    def _state_after(self, tracking_id: str, version: int) -> tuple[dict | None, int]:
+        """Waits (bounded) for the replaced turn to save, and returns the state it saved."""
+        deadline = self.clock() + SUPERSEDE_WAIT_S
+        stored, current = self.store.load_state(tracking_id)
+        while current == version and self.clock() < deadline:
+            time.sleep(0.02)
+            stored, current = self.store.load_state(tracking_id)
+        return stored, current
 
     def _save(self, tracking_id: str, state: CallState, version: int, received_ms: int) -> None:
         pending = self.store.take_interrupt(tracking_id)

@@ -277,7 +277,7 @@ class SlowProvider:
     """An LLM that takes a while over its reply, so a barge-in can land mid-stream."""
 
     name = "slow"
-    words = [f" word{i}." for i in range(40)]
+    words = tuple(f" word{i}." for i in range(40))
 
     class Tokens:
         """A DeltaStream: iterated by the chain's reader thread, closable from another thread."""

@@ -367,3 +367,27 @@ def test_prompt_while_a_turn_streams_supersedes_it_and_no_turn_is_lost(slow_rela
     users = [m["content"] for m in state["history"] if m["role"] == "user"]
     assert users == ["Where are you?", "And your hours?"]  # both turns, once each, in order
     assert state["turns"] == 2 and version == 2
+
+
+def test_a_duplicated_frame_does_not_become_a_second_turn(slow_relay, store, connections):
+    connected(slow_relay, store)
+    prompt = frame({"type": "prompt", "voicePrompt": "Where are you?", "last": True})
+    first, first_result = in_background(slow_relay.on_message, prompt)
+    wait_for_text(connections)
+    assert slow_relay.on_message(copy.deepcopy(prompt)) is None  # the same frame again: dropped
+    first.join(15)
+    assert first_result["value"].outcome.interrupted is False  # the original turn was not disturbed
+    state, version = store.load_state(TRACKING)
+    assert [m["content"] for m in state["history"] if m["role"] == "user"] == ["Where are you?"]
+    assert state["turns"] == 1 and version == 1
+
+
+def test_the_same_words_later_are_a_new_turn(relay, store, connections, monkeypatch):
+    connected(relay, store)
+    prompt = frame({"type": "prompt", "voicePrompt": "Sorry, what?", "last": True})
+    relay.on_message(prompt)
+    real_clock = store._clock
+    monkeypatch.setattr(store, "_clock", lambda: real_clock() + 5)  # five seconds on
+    relay.on_message(copy.deepcopy(prompt))
+    state, _ = store.load_state(TRACKING)
+    assert [m["content"] for m in state["history"] if m["role"] == "user"] == ["Sorry, what?", "Sorry, what?"]

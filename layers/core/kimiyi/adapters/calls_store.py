@@ -19,6 +19,10 @@ from botocore.exceptions import ClientError
 CALL_TTL_SECONDS = 24 * 3600
 
 
+class DuplicateTurn(RuntimeError):
+    """The same caller input already started a turn moments ago."""
+
+
 class ConflictError(RuntimeError):
     """The state changed since it was read: another invocation for the same call wrote first."""
 
@@ -118,18 +122,34 @@ class CallsStore:
         return (old["heard"], int(old["at"])) if old else None
 
     # ------------------------------------------------------------------ the turn in flight
-    def claim_turn(self, tracking_id: str, turn_id: str) -> dict[str, Any] | None:
-        """Makes `turn_id` the call's current turn; returns the turn it replaced, if any."""
-        old = self._table.put_item(
-            Item={
-                "pk": f"CALL#{tracking_id}",
-                "sk": "ACTIVE",
-                "turnId": turn_id,
-                "done": False,
-                "expiresAt": self._expiry(),
-            },
-            ReturnValues="ALL_OLD",
-        ).get("Attributes")
+    def claim_turn(
+        self, tracking_id: str, turn_id: str, words: str, *, duplicate_window_ms: int
+    ) -> dict[str, Any] | None:
+        """Makes `turn_id` the call's current turn; returns the turn it replaced, if any.
+
+        Raises DuplicateTurn when the same caller words started a turn less than `duplicate_window_ms`
+        ago: the same frame delivered twice must not become two turns."""
+        now_ms = int(self._clock() * 1000)
+        try:
+            old = self._table.put_item(
+                Item={
+                    "pk": f"CALL#{tracking_id}",
+                    "sk": "ACTIVE",
+                    "turnId": turn_id,
+                    "words": words,
+                    "at": now_ms,
+                    "done": False,
+                    "expiresAt": self._expiry(),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR words <> :words OR #at < :cutoff",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":words": words, ":cutoff": now_ms - duplicate_window_ms},
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise DuplicateTurn(tracking_id) from None
+            raise
         return old or None
 
     def finish_turn(self, tracking_id: str, turn_id: str) -> None:

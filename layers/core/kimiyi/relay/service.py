@@ -7,6 +7,7 @@ a turn was under way, the caller hears the language's holding phrase instead of 
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..adapters.calls_store import CallsStore, ConflictError, Connection
+from ..adapters.calls_store import CallsStore, ConflictError, Connection, DuplicateTurn
 from ..adapters.websocket_sender import ConnectionGone, StreamingSender, post
 from ..conversation import CallState, Say, SwitchLanguage, TurnInput, TurnOutcome, apply_interrupt, run_turn
 from ..conversation.turn import opening
@@ -26,7 +27,8 @@ from ..workflow import Workflow, parse_workflow
 from . import protocol
 
 CANCEL_CHECK_S = 0.1  # how often a streaming turn asks whether the caller barged in or spoke again
-SUPERSEDE_WAIT_S = 3.0  # how long a new turn waits for the one it replaced to save its state
+SUPERSEDE_WAIT_S = 3.0
+DUPLICATE_WINDOW_MS = 1500  # the same words again within this time are the same frame, not a new turn  # how long a new turn waits for the one it replaced to save its state
 KNOWN_CALLS = 512  # calls a warm environment remembers (connection -> call, session)
 # Said when a socket belongs to no call we know (expired, or never staged), before hanging up.
 UNKNOWN_CALL_LINE = "Sorry, this call can no longer continue. Goodbye."
@@ -190,7 +192,14 @@ class Relay:
         tracking_id = connection.tracking_id
         workflow = _parse(session["workflow"])
         turn_id = uuid.uuid4().hex
-        replaced = self.store.claim_turn(tracking_id, turn_id)
+        words = hashlib.sha256((turn.caller_words() or "").encode()).hexdigest()[:16]
+        try:
+            replaced = self.store.claim_turn(
+                tracking_id, turn_id, words, duplicate_window_ms=DUPLICATE_WINDOW_MS
+            )
+        except DuplicateTurn:
+            self.log.warning("dropped a frame that repeats the turn just started")
+            return None
         stored, version = self.store.load_state(tracking_id)
         if replaced and not replaced.get("done"):
             # The caller spoke while the previous turn was still talking: it sees it is no longer the

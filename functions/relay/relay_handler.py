@@ -6,7 +6,9 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from kimiyi.adapters.cache_store import open_cache_store
 from kimiyi.adapters.calls_store import CallsStore
+from kimiyi.cache import TurnCache, warm
 from kimiyi.llm import FailoverChain, LLMConfigError, chain_from_env, env_with_secrets
 from kimiyi.relay.service import Relay
 from kimiyi.settings import Settings
@@ -27,6 +29,7 @@ def build_chain() -> FailoverChain:
 
 
 chain = build_chain()
+warm()  # the cache's word lists, loaded at init rather than in the first turn
 
 relay = Relay(
     store=CallsStore(boto3.resource("dynamodb").Table(settings.tables.calls)),
@@ -38,6 +41,7 @@ relay = Relay(
     auth_token=lambda: settings.secret("twilio-auth-token"),
     websocket_url=os.environ["WEBSOCKET_URL"],
     logger=logger,
+    cache=TurnCache(open_cache_store(settings.tables.cache)),
 )
 
 

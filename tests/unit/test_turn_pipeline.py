@@ -215,3 +215,50 @@ def test_interrupt_that_arrived_after_the_next_turn_began_cuts_the_earlier_reply
     assert cut.history[0]["content"] == "Your appointment is at three."
     assert cut.history[1:] == state.history[1:]
     assert apply_interrupt(state, "x", replies_back=5) == state
+
+
+def test_cache_answers_a_repeated_context_free_turn_without_the_llm(workflow):
+    from kimiyi.cache import MemoryCacheStore, TurnCache
+
+    cache = TurnCache(MemoryCacheStore())
+
+    def call(provider, variables=VARIABLES):
+        _, state = opening(workflow, variables)
+        events = list(
+            run_turn(
+                workflow, state, TurnInput("Sorry, who is this?"), FailoverChain([provider]), cache=cache
+            )
+        )
+        return said(events), events[-1]
+
+    first = FakeProvider(reply="It's Mia from Bright Smile. Can you make it tomorrow?", route="0")
+    text, outcome = call(first)
+    assert outcome.cache_hit is False and outcome.provider == "fake"
+    assert len(first.requests) == 2  # judged the plain-language edges, then replied
+
+    second = FakeProvider(reply="a different answer the cache must not need", route="2")
+    again, repeat = call(second)
+    assert second.requests == []  # verdict and reply both came from the cache
+    assert repeat.cache_hit is True and repeat.provider == "cache"
+    assert again == text and repeat.state.history == outcome.state.history
+
+    third = FakeProvider(reply="Hello Ben.", route="0")
+    _, other = call(third, {**VARIABLES, "patientName": "Ben"})
+    assert other.cache_hit is False and len(third.requests) == 2  # another patient: nothing shared
+
+
+def test_scripted_answers_are_never_cached(workflow):
+    from kimiyi.cache import MemoryCacheStore, TurnCache
+
+    store = MemoryCacheStore()
+    _, state = opening(workflow, VARIABLES)
+    list(
+        run_turn(
+            workflow,
+            state,
+            TurnInput("Sorry, who is this?"),
+            FailoverChain([DeadProvider()]),
+            cache=TurnCache(store),
+        )
+    )
+    assert store.stats.writes == 0

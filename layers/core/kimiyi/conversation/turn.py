@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
+from ..cache import ReplyOutcome, TurnCache
 from ..chunking import ClauseChunker
 from ..languages import detect_language_switch, get_language, holding_phrase_for, resolve_code
 from ..llm import FailoverChain, ScriptContext
@@ -24,6 +25,7 @@ from .prompts import build_messages, judge_messages, parse_judgement
 from .state import CallState, with_exchange
 
 Clock = Callable[[], float]
+CACHE = "cache"  # the provider name a turn reports when the cache answered
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class TurnOutcome:
     failures: tuple[str, ...] = ()
     judged_edge: str | None = None
     interrupted: bool = False  # the reply was cut short: the caller barged in or spoke again
+    cache_hit: bool | None = None  # every LLM answer the turn needed came from the cache; None: none needed
 
 
 def opening(workflow: Workflow, variables: dict | None = None) -> tuple[str, CallState]:
@@ -109,9 +112,13 @@ def run_turn(
     received_at: float | None = None,
     clock: Clock = time.perf_counter,
     cancelled: Callable[[], bool] = lambda: False,
+    cache: TurnCache | None = None,
 ) -> Iterator[Say | SwitchLanguage | TurnOutcome]:
     """`cancelled` is asked between LLM deltas; when it says yes the stream is abandoned and the outcome
-    holds what was said so far."""
+    holds what was said so far. With a `cache`, edge verdicts and replies to context-free turns are
+    looked up before the LLM is asked, and complete live answers are stored after the turn has spoken."""
+    after_speaking: list[Callable[[], object]] = []  # cache writes: never ahead of the caller's answer
+    llm_needs: list[bool] = []  # per LLM request the turn needed: answered from the cache?
     marks = TurnMarks(received=clock() if received_at is None else received_at)
     caller = turn.caller_words()
     language = resolve_code(state.language)
@@ -128,7 +135,25 @@ def run_turn(
     )
     target, judged_edge, judge_provider = step.target, None, None
     if step.needs_llm and chain.live_providers:
-        judged_edge, judge_provider = _judge(chain, caller or "", step.llm_candidates, state)
+        found = (
+            cache.find_verdict(
+                workflow, state.node_id, language, caller, state.variables, state.history, step.llm_candidates
+            )
+            if cache
+            else None
+        )
+        llm_needs.append(bool(found and found.hit))
+        if found and found.hit:
+            judged_edge, judge_provider = found.verdict, CACHE
+        else:
+            judged_edge, judge_provider = _judge(chain, caller or "", step.llm_candidates, state)
+            if cache and found:
+                verdict = (found, judged_edge)
+                after_speaking.append(
+                    lambda: cache.keep_verdict(
+                        *verdict, provider=judge_provider, scripted_name=chain.scripted.name
+                    )
+                )
         target = step.choose(judged_edge)
     elif step.needs_llm:
         target = step.choose(None)
@@ -155,25 +180,42 @@ def run_turn(
         )
         so_far = with_exchange(state, caller, voice.text)
         messages = build_messages(workflow, final.id, language, state.variables, so_far)
-        marks.llm_request = clock()
-        with chain.stream(
-            messages,
-            max_tokens=workflow.config.max_tokens,
-            temperature=workflow.config.temperature,
-            context=context,
-        ) as stream:
-            for delta in stream:
-                marks.first_token = marks.first_token or clock()
-                yield from voice.say(delta)
-                if cancelled():
-                    interrupted = True
-                    break
-            if not interrupted:
-                yield from voice.finish()
-            result = stream.result
-        provider = result.provider
-        failures = tuple(f"{f.provider}:{f.reason}" for f in result.failures)
+        found = cache.find_reply(workflow, final.id, language, state.variables, messages) if cache else None
+        marks.extra["cacheChecked"] = clock()
+        llm_needs.append(bool(found and found.hit))
+        if found and found.hit:
+            provider = CACHE
+            yield from voice.whole(found.text or "")  # a hit goes out in full, at once
+        else:
+            marks.llm_request = clock()
+            llm_text: list[str] = []
+            with chain.stream(
+                messages,
+                max_tokens=workflow.config.max_tokens,
+                temperature=workflow.config.temperature,
+                context=context,
+            ) as stream:
+                for delta in stream:
+                    marks.first_token = marks.first_token or clock()
+                    llm_text.append(delta)
+                    yield from voice.say(delta)
+                    if cancelled():
+                        interrupted = True
+                        break
+                if not interrupted:
+                    yield from voice.finish()
+                result = stream.result
+            provider = result.provider
+            failures = tuple(f"{f.provider}:{f.reason}" for f in result.failures)
+            if cache and found:
+                outcome = ReplyOutcome.from_stream(
+                    result, "".join(llm_text), scripted_name=chain.scripted.name, complete=not interrupted
+                )
+                kept = (found, outcome)
+                after_speaking.append(lambda: cache.keep_reply(*kept))
     marks.last_chunk = clock() if voice.spoken else None
+    for write in after_speaking:
+        write()
 
     reply = voice.text
     action = {"end": "end", "transfer": "transfer"}.get(final.type, "continue")
@@ -197,6 +239,7 @@ def run_turn(
         failures=failures,
         judged_edge=judged_edge,
         interrupted=interrupted,
+        cache_hit=all(llm_needs) if llm_needs else None,
     )
 
 
@@ -217,6 +260,10 @@ class _Voice:
 
     def say(self, text: str) -> Iterator[Say]:
         yield from self._emit(self._chunker.feed(text))
+
+    def whole(self, text: str) -> Iterator[Say]:
+        """A finished reply (a cache hit): one chunk, not cut into clauses."""
+        yield from self._emit([text])
 
     def finish(self) -> Iterator[Say]:
         """Everything held back goes out (a line that ends without punctuation, the stream's tail)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..adapters.calls_store import CallsStore, ConflictError, Connection, DuplicateTurn
 from ..adapters.websocket_sender import ConnectionGone, StreamingSender, post
+from ..cache import TurnCache
 from ..conversation import CallState, Say, SwitchLanguage, TurnInput, TurnOutcome, apply_interrupt, run_turn
 from ..conversation.turn import opening
 from ..languages import holding_phrase_for
@@ -81,6 +82,7 @@ class Relay:
         websocket_url: str,
         logger: Any,
         clock: Callable[[], float] = time.perf_counter,
+        cache: TurnCache | None = None,
     ) -> None:
         self.store = store
         self.connections = connections
@@ -90,6 +92,7 @@ class Relay:
         self.log = logger
         self.clock = clock
         self._known_calls: dict[str, tuple[Connection, dict]] = {}
+        self.cache = cache
 
     # ------------------------------------------------------------------ $connect / $disconnect
     def on_connect(self, event: dict) -> dict:
@@ -215,7 +218,14 @@ class Relay:
         sender: StreamingSender | None = None
         outcome: TurnOutcome | None = None
         steps = run_turn(
-            workflow, state, turn, self.chain, received_at=received, clock=self.clock, cancelled=cancelled
+            workflow,
+            state,
+            turn,
+            self.chain,
+            received_at=received,
+            clock=self.clock,
+            cancelled=cancelled,
+            cache=self.cache,
         )
         for step in steps:
             if isinstance(step, Say):
@@ -258,6 +268,7 @@ class Relay:
                 "latencyMs": None if latency is None else round(latency, 2),
                 "frames": report.frames,
                 "provider": outcome.provider,
+                "cacheHit": outcome.cache_hit,
                 "failovers": outcome.failovers,
                 "marks": outcome.marks.as_ms(),
             },

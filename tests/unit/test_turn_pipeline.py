@@ -262,3 +262,35 @@ def test_scripted_answers_are_never_cached(workflow):
         )
     )
     assert store.stats.writes == 0
+
+
+def _with_digits(workflow, digits):
+    data = workflow.to_dict()
+    for node in data["nodes"]:
+        if node["id"] == "front_desk":
+            node["data"]["sendDigits"] = digits
+    return data
+
+
+def test_a_node_can_play_digits_after_its_line(workflow):
+    from kimiyi.conversation import SendDigits
+
+    with_digits = parse_workflow(_with_digits(workflow, "ww204#"))
+    state = CallState("options_menu", "en-US", variables=VARIABLES)
+    events, outcome = turn(with_digits, state, FailoverChain([]), digit="0")
+    assert outcome.action == "transfer"
+    assert events[-1] == SendDigits("ww204#")
+    assert said(events) == "Please hold while I connect you to our front desk."
+    assert (
+        parse_workflow(with_digits.to_dict()).version_hash
+        == with_digits.version_hash
+        != workflow.version_hash
+    )
+
+
+@pytest.mark.parametrize("digits", ["12a", "", 5, "1" * 40])
+def test_send_digits_must_be_keypad_tones(workflow, digits):
+    from kimiyi.workflow import WorkflowError
+
+    with pytest.raises(WorkflowError, match=r"nodes\[\d+\].*data\.sendDigits"):
+        parse_workflow(_with_digits(workflow, digits))

@@ -93,3 +93,18 @@ def test_post_raises_connection_gone_for_410_and_other_errors_as_they_are():
             raise AssertionError("a 429 is not a hang-up") from None
         except client.exceptions.LimitExceededException:
             pass
+
+
+def test_a_digits_frame_leaves_after_the_text_queued_before_it():
+    client = GatedClient()
+    sender = StreamingSender(client, "c1")
+    sender.speak("Connecting you now.")
+    assert client.wait_for_posts(1)
+    sender.send_frame({"type": "sendDigits", "digits": "ww204#"})
+    sender.speak(" One moment.")
+    for _ in range(4):
+        client.gate.release()
+    sender.finish()
+    kinds = [(f["type"], f.get("token", f.get("digits"))) for f in client.frames]
+    assert kinds[:3] == [("text", "Connecting you now."), ("sendDigits", "ww204#"), ("text", " One moment.")]
+    assert client.frames[-1]["last"] is True

@@ -49,7 +49,7 @@ class StreamingSender:
         self._connection_id = connection_id
         self._language = language
         self._on_sent = on_sent
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[str | dict[str, Any] | None] = queue.SimpleQueue()
         self.frames_sent = 0
         self.first_sent_at: float | None = None
         self.last_sent_at: float | None = None
@@ -74,6 +74,10 @@ class StreamingSender:
         self._queue.put(None)
         self._thread.join(timeout)
 
+    def send_frame(self, message: dict[str, Any]) -> None:
+        """A non-text frame (sendDigits) that must leave after the text queued before it."""
+        self._queue.put(message)
+
     def _run(self) -> None:
         finished = False
         while not finished:
@@ -86,11 +90,20 @@ class StreamingSender:
             finished = pending[-1] is None
             if self.gone or self.error or self.aborted:
                 continue
-            frames = coalesce(p for p in pending if p) or [""]
-            for index, frame in enumerate(frames):
-                last = finished and index == len(frames) - 1
-                if frame or last:
-                    self._send(protocol.text(frame, last=last, language=self._language))
+            texts: list[str] = []
+            for item in pending:
+                if isinstance(item, str):
+                    texts.append(item)
+                elif item is not None:
+                    self._post_texts(texts, last=False)
+                    texts = []
+                    self._send(item)
+            self._post_texts(texts, last=finished)
+
+    def _post_texts(self, texts: list[str], *, last: bool) -> None:
+        frames = coalesce(t for t in texts if t) or ([""] if last else [])
+        for index, frame in enumerate(frames):
+            self._send(protocol.text(frame, last=last and index == len(frames) - 1, language=self._language))
 
     def _send(self, message: dict[str, Any]) -> None:
         try:

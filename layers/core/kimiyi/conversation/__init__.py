@@ -2,11 +2,12 @@
 
 from .prompts import build_messages, judge_messages, parse_judgement
 from .state import CallState, apply_interrupt, new_call_state
-from .turn import Say, SwitchLanguage, TurnInput, TurnMarks, TurnOutcome, run_turn
+from .turn import Say, SendDigits, SwitchLanguage, TurnInput, TurnMarks, TurnOutcome, run_turn
 
 __all__ = [
     "CallState",
     "Say",
+    "SendDigits",
     "SwitchLanguage",
     "TurnInput",
     "TurnMarks",

@@ -74,6 +74,13 @@ class SwitchLanguage:
 
 
 @dataclass(frozen=True)
+class SendDigits:
+    """Keypad tones to play after what was said so far (a node's `sendDigits`)."""
+
+    digits: str
+
+
+@dataclass(frozen=True)
 class TurnOutcome:
     state: CallState
     action: str  # "continue", "end" or "transfer"
@@ -113,7 +120,7 @@ def run_turn(
     clock: Clock = time.perf_counter,
     cancelled: Callable[[], bool] = lambda: False,
     cache: TurnCache | None = None,
-) -> Iterator[Say | SwitchLanguage | TurnOutcome]:
+) -> Iterator[Say | SwitchLanguage | SendDigits | TurnOutcome]:
     """`cancelled` is asked between LLM deltas; when it says yes the stream is abandoned and the outcome
     holds what was said so far. With a `cache`, edge verdicts and replies to context-free turns are
     looked up before the LLM is asked, and complete live answers are stored after the turn has spoken."""
@@ -169,6 +176,10 @@ def run_turn(
         line = workflow.spoken_line(visited, language, state.variables)
         if line:
             yield from voice.say(line + " ")
+        digits = workflow.node(visited).send_digits
+        if digits:
+            yield from voice.finish()
+            yield SendDigits(digits)
     yield from voice.finish()
 
     provider, failures, interrupted = judge_provider, (), False

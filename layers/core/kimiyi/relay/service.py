@@ -18,7 +18,16 @@ from typing import Any
 from ..adapters.calls_store import CallsStore, ConflictError, Connection, DuplicateTurn
 from ..adapters.websocket_sender import ConnectionGone, StreamingSender, post
 from ..cache import TurnCache
-from ..conversation import CallState, Say, SwitchLanguage, TurnInput, TurnOutcome, apply_interrupt, run_turn
+from ..conversation import (
+    CallState,
+    Say,
+    SendDigits,
+    SwitchLanguage,
+    TurnInput,
+    TurnOutcome,
+    apply_interrupt,
+    run_turn,
+)
 from ..conversation.turn import opening
 from ..languages import holding_phrase_for
 from ..llm import FailoverChain
@@ -231,6 +240,9 @@ class Relay:
             if isinstance(step, Say):
                 sender = sender or StreamingSender(self.connections, connection_id, language=None)
                 sender.speak(step.text)
+            elif isinstance(step, SendDigits):
+                sender = sender or StreamingSender(self.connections, connection_id, language=None)
+                sender.send_frame(protocol.send_digits(step.digits))
             elif isinstance(step, SwitchLanguage):
                 self._send(connection_id, protocol.switch_language(step.code))
             elif isinstance(step, TurnOutcome):

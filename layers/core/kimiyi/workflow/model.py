@@ -70,6 +70,7 @@ class Node:
     scripted_line: LocalizedText | None = None  # conversation: the line when no LLM answers in time
     options: tuple[MenuOption, ...] = ()  # menu
     phone_number: str | None = None  # transfer, E.164
+    send_digits: str | None = None  # any node: DTMF played after its line (an extension, an IVR menu)
     label: str | None = field(default=None, compare=False)  # for people and logs only
 
     def templates(self) -> tuple[str, ...]:
@@ -81,7 +82,7 @@ class Node:
         return tuple(texts)
 
     def to_json(self, *, is_start: bool) -> dict[str, Any]:
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = {"sendDigits": self.send_digits} if self.send_digits else {}
         if self.type == "conversation":
             data["prompt"] = self.prompt
             if self.scripted_line:

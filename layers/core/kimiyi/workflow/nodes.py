@@ -46,6 +46,9 @@ def read_id(raw: Mapping[str, Any], path: str, problems: Problems) -> str | None
     return None
 
 
+_SEND_DIGITS = re.compile(r"[0-9*#w]{1,32}")
+
+
 def parse_node(index: int, raw: object, problems: Problems) -> tuple[Node | None, bool]:
     """(node or None if broken, whether data.isStart is true)."""
     path = node_path(index, raw)
@@ -76,6 +79,15 @@ def parse_node(index: int, raw: object, problems: Problems) -> tuple[Node | None
     # Display only, so never an error: a string is kept (shortened) for logs, anything else ignored.
     label = data["label"].strip()[:MAX_LABEL_LENGTH] if isinstance(data.get("label"), str) else None
     fields = _TYPE_FIELDS[kind](data, f"{path}.data", problems) if kind in NODE_TYPES else {}
+    send_digits = data.get("sendDigits")
+    if send_digits is not None:
+        if not isinstance(send_digits, str) or not _SEND_DIGITS.fullmatch(send_digits):
+            problems.error(
+                f"{path}.data.sendDigits",
+                f"expected keypad digits to play after the node's line (0-9, *, #, w = half-second pause), got {send_digits!r}",
+            )
+        else:
+            fields["send_digits"] = send_digits
     if len(problems.errors) > before or node_id is None:
         return None, is_start
     return Node(id=node_id, type=kind, label=label, **fields), is_start

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
 
+from kimiyi.adapters.metrics_store import MetricsStore
+from kimiyi.metrics import TurnRecord
 from tests.events import events_for, load
 
 SECRET = "super-secret-token-value"
@@ -100,3 +103,43 @@ def test_malformed_llm_configuration_is_503_naming_the_variable(health, lambda_c
     assert body["failing"] == ["llm:config"]
     assert "AZURE_OPENAI_ENDPOINT" in body["llm"]["error"]
     assert SECRET not in response["body"]
+
+
+def test_current_figures_come_from_the_last_15_minutes_of_aggregates(health, lambda_context):
+    store = MetricsStore(boto3.resource("dynamodb").Table("CallsTable"))
+    now_ms = int(time.time() * 1000)
+    for n, latency in enumerate([100.0, 120.0, 140.0, 400.0], start=1):
+        store.record_turn(
+            TurnRecord("trk_h", n, now_ms - n * 1000, latency, None, cache_hit=n % 2 == 0, provider="x")
+        )
+    store.record_turn(TurnRecord("trk_old", 1, now_ms - 20 * 60_000, 5000.0, None))  # outside the window
+    status, body, _ = health(lambda_context)
+    assert status == 200
+    current = body["current"]
+    assert current["available"] is True and current["windowMinutes"] == 15 and current["turns"] == 4
+    assert abs(current["turnLatencyMs"]["p50"] - 120.0) <= 0.049 * 120.0
+    assert abs(current["turnLatencyMs"]["p95"] - 400.0) <= 0.049 * 400.0
+    assert current["cacheHitRate"] == 0.5
+    assert current["withinTargets"] == {"turnLatencyP50": True, "turnLatencyP90": False, "cacheHitRate": True}
+    assert body["targets"]["turnLatencyMs"]["p50"] == 150  # the targets sit beside them
+
+
+def test_no_recent_turns_is_figures_without_values(health, lambda_context):
+    status, body, _ = health(lambda_context)
+    assert status == 200
+    assert body["current"]["available"] is True and body["current"]["turns"] == 0
+    assert body["current"]["turnLatencyMs"] == {"p50": None, "p90": None, "p95": None}
+
+
+def test_unreadable_figures_are_reported_and_health_stays_200(health, lambda_context, monkeypatch):
+    def denied(self, plan):
+        raise PermissionError("AccessDeniedException")
+
+    monkeypatch.setattr(MetricsStore, "window", denied)
+    status, body, _ = health(lambda_context)
+    assert status == 200 and body["status"] == "healthy"
+    assert body["current"] == {
+        "available": False,
+        "windowMinutes": 15,
+        "error": "could not read the recent figures (PermissionError)",
+    }

@@ -16,7 +16,9 @@ from botocore.stub import Stubber
 from twilio.request_validator import RequestValidator
 
 from kimiyi.adapters.calls_store import CallsStore
+from kimiyi.adapters.metrics_store import MetricsStore
 from kimiyi.llm import FailoverChain
+from kimiyi.metrics import TurnMetrics
 from kimiyi.relay.service import UNKNOWN_CALL_LINE, Relay
 from kimiyi.staging import stage
 from kimiyi.workflow import parse_workflow
@@ -391,3 +393,155 @@ def test_the_same_words_later_are_a_new_turn(relay, store, connections, monkeypa
     relay.on_message(copy.deepcopy(prompt))
     state, _ = store.load_state(TRACKING)
     assert [m["content"] for m in state["history"] if m["role"] == "user"] == ["Sorry, what?", "Sorry, what?"]
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+class QuickProvider(SlowProvider):
+    """A live LLM that answers at once."""
+
+    name = "quick"
+    words = (" We are", " on Main Street.")
+
+
+class EmfSink:
+    """Records what the relay emits, as Powertools' add_metric/add_metadata receive it."""
+
+    def __init__(self):
+        self.metrics: list[tuple[str, str, float]] = []
+
+    def add_metric(self, name, unit, value):
+        self.metrics.append((name, unit, value))
+
+    def add_metadata(self, key, value):
+        pass
+
+    def names(self) -> dict[str, float]:
+        return {name: value for name, _, value in self.metrics}
+
+
+@pytest.fixture
+def emf():
+    return EmfSink()
+
+
+def metered_relay(store, connections, emf, chain=None, metrics_store=None):
+    table = boto3.resource("dynamodb").Table("CallsTable")
+    return Relay(
+        store=store,
+        connections=connections,
+        chain=chain or FailoverChain([]),
+        auth_token=lambda: TOKEN,
+        websocket_url=WSS,
+        logger=Logger(service="relay-test"),
+        metrics=TurnMetrics(store=metrics_store or MetricsStore(table), emf=emf),
+    )
+
+
+def aggregate_items(at_ms: int) -> list[dict]:
+    """The minute's and the hour's aggregate items for a turn received at `at_ms`."""
+    table = boto3.resource("dynamodb").Table("CallsTable")
+    minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(at_ms / 1000))
+    return [
+        table.get_item(Key={"pk": f"METRICS#{key}", "sk": "AGG"})["Item"] for key in (minute, minute[:13])
+    ]
+
+
+def test_a_turn_records_a_turn_item_bumps_the_minute_and_emits(store, connections, emf):
+    relay = metered_relay(store, connections, emf)
+    connected(relay, store)
+    report = relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
+    table = boto3.resource("dynamodb").Table("CallsTable")
+    item = table.get_item(Key={"pk": f"CALL#{TRACKING}", "sk": "TURN#00001"})["Item"]
+    assert float(item["latencyMs"]) == pytest.approx(report.latency_ms, abs=0.001)
+    assert item["node"] == "see_you" and item["action"] == "end" and "firstChunk" in item["marks"]
+    minute, hour = aggregate_items(int(item["at"]))
+    assert minute["turns"] == 1 and minute["latN"] == 1 and hour["turns"] == 1
+    assert emf.names()["Turn"] == 1 and emf.names()["TurnError"] == 0
+    assert ("TurnLatency", "Milliseconds") in [(name, unit) for name, unit, _ in emf.metrics]
+    assert emf.names()["TurnLatency"] == pytest.approx(float(item["latencyMs"]))
+    assert "FirstTokenTime" not in emf.names()  # static lines: no LLM was asked
+
+
+def test_an_llm_turn_records_first_token_time_and_a_cache_miss(store, connections, emf):
+    chain = FailoverChain([QuickProvider()], first_token_timeout_s=5)
+    relay = metered_relay(store, connections, emf, chain=chain)
+    connected(relay, store)
+    relay.on_message(frame({"type": "prompt", "voicePrompt": "Where are you?", "last": True}))
+    assert "Main Street" in connections.texts()
+    names = emf.names()
+    assert names["FirstTokenTime"] >= 0 and names["CacheMiss"] == 1 and names["CacheHit"] == 0
+    turns = MetricsStore(boto3.resource("dynamodb").Table("CallsTable")).call_turns(TRACKING)
+    (turn,) = turns.records
+    assert turn.provider == "quick" and turn.first_token_ms is not None and turn.cache_hit is False
+
+
+def test_a_failed_turn_counts_an_error_under_its_call(store, connections, emf, monkeypatch):
+    relay = metered_relay(store, connections, emf)
+    connected(relay, store)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("DynamoDB is having a day")
+
+    monkeypatch.setattr(store, "get_session", broken)
+    before_ms = int(time.time() * 1000)
+    relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
+    assert connections.texts() == "One moment, please."
+    assert emf.names() == {"Turn": 1, "TurnError": 1}
+    found = MetricsStore(boto3.resource("dynamodb").Table("CallsTable")).call_turns(TRACKING)
+    assert found.errors == 1 and found.records == []
+    table = boto3.resource("dynamodb").Table("CallsTable")
+    failed_at = int(
+        table.get_item(Key={"pk": f"CALL#{TRACKING}", "sk": "TURN#ERRORS"})["Item"]["lastErrorAt"]
+    )
+    assert failed_at >= before_ms
+    minute, hour = aggregate_items(failed_at)
+    assert (minute["turns"], minute["errors"]) == (1, 1) and hour["errors"] == 1
+
+
+def test_metrics_that_cannot_be_written_never_reach_the_caller(store, connections, emf):
+    class Unwritable:
+        def record_turn(self, record):
+            raise RuntimeError("throttled")
+
+        def record_failure(self, tracking_id, at_ms):
+            raise RuntimeError("throttled")
+
+    relay = metered_relay(store, connections, emf, metrics_store=Unwritable())
+    connected(relay, store)
+    report = relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
+    assert report is not None and connections.texts().startswith("Great")
+    assert store.load_state(TRACKING)[0]["ended"] is True
+    assert emf.names()["Turn"] == 1  # EMF went out all the same
+
+
+def test_the_handler_prints_emf_for_turns_only(aws, function_env, monkeypatch, lambda_context, capsys):
+    import warnings
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    handler = function_env("RelayFunction")
+    import relay_handler
+
+    monkeypatch.setattr(relay_handler.relay, "websocket_url", WSS)
+    monkeypatch.setattr(relay_handler.relay, "connections", RecordingConnections())
+    stage_call(relay_handler.relay.store)
+
+    def emf_lines() -> list[dict]:
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        return [line for line in lines if "_aws" in line]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Powertools' "No application metrics to publish" would raise
+        handler(connect_event(), lambda_context)
+        handler(load(ROOT / "events" / "websocket" / "default--setup.json"), lambda_context)
+        assert emf_lines() == []
+        handler(load(ROOT / "events" / "websocket" / "default--prompt.json"), lambda_context)
+        (blob,) = emf_lines()
+        handler(load(ROOT / "events" / "websocket" / "disconnect.json"), lambda_context)
+        assert emf_lines() == []
+    directive = blob["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "KimiyiVoice" and directive["Dimensions"] == [["service"]]
+    assert blob["service"] == "kimiyi-voice" and blob["trackingId"] == TRACKING
+    units = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
+    assert units["TurnLatency"] == "Milliseconds" and units["Turn"] == "Count"
+    table = boto3.resource("dynamodb").Table("CallsTable")
+    assert table.get_item(Key={"pk": f"CALL#{TRACKING}", "sk": "TURN#00001"}).get("Item")

@@ -27,6 +27,42 @@ class Probe:
         return result
 
 
+def current_figures(
+    summary: dict[str, Any] | None, *, window_minutes: int, error: str = ""
+) -> dict[str, Any]:
+    """The recent figures beside the targets. `summary` is an aggregate's summary (kimiyi.metrics); with
+    no summary the figures are reported unavailable, with `error` saying why, and health stays 200."""
+    if summary is None:
+        return {
+            "available": False,
+            "windowMinutes": window_minutes,
+            "error": f"could not read the recent figures ({error or 'unknown error'})",
+        }
+    latency = summary["turnLatencyMs"]
+    target_latency = TARGETS["turnLatencyMs"]
+    hit_rate = summary["cacheHitRate"]
+
+    def within(value: float | None, limit: float, *, at_least: bool = False) -> bool | None:
+        if value is None:
+            return None  # no turns in the window: neither met nor missed
+        return value >= limit if at_least else value <= limit
+
+    return {
+        "available": True,
+        "windowMinutes": window_minutes,
+        "turns": summary["turns"],
+        "errors": summary["errors"],
+        "turnLatencyMs": {"p50": latency["p50"], "p90": latency["p90"], "p95": latency["p95"]},
+        "cacheHitRate": hit_rate,
+        "withinTargets": {
+            "turnLatencyP50": within(latency["p50"], target_latency["p50"]),
+            "turnLatencyP90": within(latency["p90"], target_latency["p90"]),
+            "cacheHitRate": within(hit_rate, TARGETS["cacheHitRate"]["min"], at_least=True),
+        },
+        "note": "percentiles estimated from the per-minute aggregates (within 5 %)",
+    }
+
+
 def health_report(
     *,
     stage: str,

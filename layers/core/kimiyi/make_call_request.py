@@ -42,7 +42,7 @@ class CallRequest:
 
 def parse_call_request(raw: bytes, *, default_from: str = "") -> CallRequest:
     """Raises ApiError: 413 too large, 400 not a JSON object, 422 with every field problem."""
-    body = _json_object(raw)
+    body = json_object(raw)
     problems: list[FieldProblem] = []
 
     def bad(path: str, message: str) -> None:
@@ -101,7 +101,7 @@ def parse_call_request(raw: bytes, *, default_from: str = "") -> CallRequest:
         mode=mode or ("classic" if workflow.config.mode == "classic" else "stream"),
         dry_run=dry_run,
         body=body,
-        warnings=_warnings(workflow, merged),
+        warnings=variable_warnings(workflow, merged),
     )
 
 
@@ -125,7 +125,7 @@ def check_idempotency_key(value: str | None) -> str | None:
     return key
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(
             413,
@@ -174,7 +174,7 @@ def _misspelt(key: str) -> str | None:
     return close[0] if close else None
 
 
-def _warnings(workflow: Workflow, variables: dict[str, Any]) -> tuple[FieldProblem, ...]:
+def variable_warnings(workflow: Workflow, variables: dict[str, Any]) -> tuple[FieldProblem, ...]:
     found = [FieldProblem(w.path, w.message) for w in workflow.warnings]
     found += [
         FieldProblem(

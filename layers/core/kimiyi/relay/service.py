@@ -31,6 +31,7 @@ from ..conversation import (
 from ..conversation.turn import opening
 from ..languages import holding_phrase_for
 from ..llm import FailoverChain
+from ..metrics import TurnMetrics, TurnRecord
 from ..observability import mask_phone
 from ..twilio_signature import handshake_is_valid, header
 from ..workflow import Workflow, parse_workflow
@@ -92,6 +93,7 @@ class Relay:
         logger: Any,
         clock: Callable[[], float] = time.perf_counter,
         cache: TurnCache | None = None,
+        metrics: TurnMetrics | None = None,
     ) -> None:
         self.store = store
         self.connections = connections
@@ -102,6 +104,7 @@ class Relay:
         self.clock = clock
         self._known_calls: dict[str, tuple[Connection, dict]] = {}
         self.cache = cache
+        self.metrics = metrics
 
     # ------------------------------------------------------------------ $connect / $disconnect
     def on_connect(self, event: dict) -> dict:
@@ -140,6 +143,7 @@ class Relay:
         except Exception:
             self.log.exception("frame handling failed", extra={"type": type(message).__name__})
             self._say_holding_phrase(connection_id)
+            self._record_failure(connection_id)
             return None
 
     def _dispatch(self, connection_id: str, message: protocol.Inbound, received: float) -> TurnReport | None:
@@ -285,7 +289,35 @@ class Relay:
                 "marks": outcome.marks.as_ms(),
             },
         )
+        self._record(report, received_ms)
         return report
+
+    # ------------------------------------------------------------------ metrics (after the caller heard it)
+    def _record(self, report: TurnReport, received_ms: int) -> None:
+        if self.metrics is None or report.outcome is None:
+            return
+        try:
+            record = TurnRecord.from_report(
+                report, at_ms=received_ms, scripted_provider=self.chain.scripted.name
+            )
+            self.metrics.turn(record)
+        except Exception:
+            self.log.exception("could not record the turn's metrics")
+
+    def _record_failure(self, connection_id: str) -> None:
+        """Counts a frame that failed and made the caller hear the holding phrase, under its call when
+        the call can still be found."""
+        if self.metrics is None:
+            return
+        try:
+            known = self._known_calls.get(connection_id)
+            connection = known[0] if known else self.store.connection(connection_id)
+        except Exception:
+            connection = None  # the store may be what failed; count the error all the same
+        try:
+            self.metrics.failed_turn(connection.tracking_id if connection else None, int(time.time() * 1000))
+        except Exception:
+            self.log.exception("could not record the failed turn")
 
     def _superseded(self, tracking_id: str, turn_id: str, received_ms: int) -> bool:
         active, interrupted_at = self.store.turn_signals(tracking_id)

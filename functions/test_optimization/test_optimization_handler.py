@@ -1,0 +1,104 @@
+"""POST /api/test-optimization: sample caller turns through the traditional and the optimized pipeline.
+
+No phone call and no AWS resource but the LLM keys in SSM; the work is in kimiyi.test_optimization. The
+API key was checked by the HTTP API's authorizer before this runs. See docs/test-optimization.md.
+"""
+
+from functools import lru_cache
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kimiyi.api_errors import ApiError
+from kimiyi.llm import FailoverChain, LLMConfigError, chain_from_env, env_with_secrets
+from kimiyi.settings import Settings
+from kimiyi.test_optimization import DEFAULT_DEADLINE_S, compare_pipelines, parse_comparison_request
+
+logger = Logger()
+app = APIGatewayHttpResolver()
+
+# Kept back from the invocation's remaining time: the turn under way when the deadline passes and the
+# answer itself must still fit before the Lambda (29 s) and API Gateway time out.
+SAFETY_MARGIN_S = 6.0
+_LLM_SETTINGS = ("LLM_", "AZURE_OPENAI_", "OPENAI_")
+
+
+@lru_cache(maxsize=4)
+def _chain_for(settings: tuple[tuple[str, str], ...]) -> FailoverChain:
+    # One chain per configuration and process, like the relay's: its connections stay open between requests.
+    return chain_from_env(dict(settings))
+
+
+def llm_chain() -> FailoverChain:
+    """The configured chain; a bad configuration is an error here, not a silent scripted fallback."""
+    try:
+        env = env_with_secrets(Settings())
+    except Exception:
+        logger.exception("could not read the LLM keys")
+        raise ApiError(
+            503, "secrets_unavailable", "the LLM keys could not be read from SSM Parameter Store; try again"
+        ) from None
+    settings = tuple(sorted((name, value) for name, value in env.items() if name.startswith(_LLM_SETTINGS)))
+    try:
+        return _chain_for(settings)
+    except LLMConfigError as error:  # the message names the variable, never a key
+        raise ApiError(503, "llm_not_configured", f"the LLM configuration is invalid: {error}") from None
+
+
+def deadline_for(context: LambdaContext | None) -> float:
+    if context is None:
+        return DEFAULT_DEADLINE_S
+    remaining_s = context.get_remaining_time_in_millis() / 1000
+    return max(0.0, min(DEFAULT_DEADLINE_S, remaining_s - SAFETY_MARGIN_S))
+
+
+@app.post("/api/test-optimization")
+def compare() -> Response:
+    event = app.current_event
+    raw = (event.decoded_body or "").encode("utf-8")
+    try:
+        request = parse_comparison_request(raw)
+        body = compare_pipelines(request, llm_chain(), deadline_s=deadline_for(app.lambda_context))
+    except ApiError as error:
+        if error.status >= 500:
+            logger.warning("test-optimization unavailable", extra={"error": error.code})
+        return _json(error.status, error.body())
+    summary = body["summary"]
+    logger.info(
+        "test-optimization done",
+        extra={
+            "turns": summary["turns"],
+            "truncated": body["truncated"],
+            "speedupMean": summary["speedup"]["mean"],
+            "cacheHitRate": summary["cacheHitRate"],
+            "providers": body["providers"],
+        },
+    )
+    return _json(200, body)
+
+
+@app.not_found
+def not_found(_: Exception) -> Response:
+    event = app.current_event
+    message = f"no route {event.http_method} {event.path}; this function serves POST /api/test-optimization"
+    return _json(404, ApiError(404, "not_found", message).body())
+
+
+@app.exception_handler(Exception)
+def internal_error(_: Exception) -> Response:
+    logger.exception("test-optimization failed")
+    return _json(500, ApiError(500, "internal_error", "internal error").body())
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    key_id = (authorizer.get("lambda") or {}).get("keyId")  # the authorizer's key id, never the key
+    if key_id:
+        logger.append_keys(keyId=key_id)
+    return app.resolve(event, context)

@@ -1,0 +1,217 @@
+"""Per-turn metrics and per-minute/per-hour aggregates in the calls table. No read scans the table.
+
+Items (every one with `expiresAt`, epoch seconds, for DynamoDB's TTL, checked on read as well):
+
+- `CALL#<trackingId>` / `TURN#<turn, 5 digits>`: one turn's record (kimiyi.metrics.TurnRecord). If
+  two turns of one call ever carry the same number (two invocations saved from the same state), the
+  second is kept as `TURN#<n>#<at ms>` rather than overwriting the first.
+- `CALL#<trackingId>` / `TURN#ERRORS`: `errors` (ADD), `lastErrorAt`: the call's failed turns. It sorts
+  after the numbered turns, so one Query (`sk begins_with TURN#`) reads a call's whole record.
+- `METRICS#<yyyy-mm-ddThh:mm>` / `AGG` and `METRICS#<yyyy-mm-ddThh>` / `AGG`: the minute's and the
+  hour's `Aggregate` counters (turns, errors, cacheHits, ..., one `lat_NNN`/`ftt_NNN` counter per
+  histogram bin), updated with one `ADD` per turn each: atomic, so concurrent turns never lose a count,
+  and nothing is read first.
+
+Costs (on-demand): a turn writes its record (1 WRU; under 1 KB) and updates two aggregate items (each
+charged by the item's size, 1-3 WRU as its bins fill), so 3-7 WRU per turn. A window read is a
+BatchGetItem of at most 59 minute items plus one item per hour (a 24-hour window: <= 83 items, one
+request; 14 days: <= 395 items, four requests), 0.5 RRU per item (eventually consistent, < 4 KB). A
+call's read is one Query (0.5 RRU per 4 KB of turn records), plus one GetItem when it has no turns.
+Limit: every turn of a minute updates the same two items; DynamoDB sustains about 1,000 WRU/s per
+partition and an hour item costs up to 3 WRU per update, so about 300 turns per second in total
+before the aggregate keys would need sharding (METRICS#<minute>#<shard>, read back shard by shard).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from ..metrics.aggregate import Aggregate
+from ..metrics.record import TurnRecord
+from ..metrics.window import HOUR, MINUTE, WindowPlan, hour_key, minute_key, minute_of
+
+__all__ = ["METRICS_TTL_S", "CallTurns", "MetricsReadError", "MetricsStore", "open_metrics_store", "turn_sk"]
+
+logger = logging.getLogger(__name__)
+
+METRICS_TTL_S = 14 * 24 * 3600  # turn records and aggregates; matches window.MAX_WINDOW_MINUTES
+TURN_PREFIX = "TURN#"
+ERRORS_SK = "TURN#ERRORS"
+AGG_SK = "AGG"
+BATCH_KEYS = 100  # BatchGetItem's limit per request
+UNPROCESSED_RETRIES = 5
+# Readers that answer people (the API, health) would rather say "unavailable" than hang.
+READ_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+PROBE_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"})
+
+
+class MetricsReadError(RuntimeError):
+    """DynamoDB did not return every aggregate item, even after retries."""
+
+
+@dataclass
+class CallTurns:
+    records: list[TurnRecord] = field(default_factory=list)
+    errors: int = 0
+
+
+def turn_sk(turn: int) -> str:
+    return f"{TURN_PREFIX}{turn:05d}"
+
+
+class MetricsStore:
+    def __init__(
+        self,
+        table: Any,  # a boto3 Table resource (the calls table)
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._table = table
+        self._clock = clock
+        self._sleep = sleep
+
+    # ------------------------------------------------------------------ writes (the relay)
+    def record_turn(self, record: TurnRecord) -> None:
+        item = {
+            "pk": f"CALL#{record.tracking_id}",
+            "sk": turn_sk(record.turn),
+            "expiresAt": record.at_ms // 1000 + METRICS_TTL_S,
+            **_to_dynamo(record.to_dict()),
+        }
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            self._table.put_item(Item={**item, "sk": f"{item['sk']}#{record.at_ms}"})
+        self._add(Aggregate.of_turn(record), record.at_ms)
+
+    def record_failure(self, tracking_id: str | None, at_ms: int) -> None:
+        """A failed turn: counted under its call when the call is known, and in the aggregates."""
+        if tracking_id:
+            self._table.update_item(
+                Key={"pk": f"CALL#{tracking_id}", "sk": ERRORS_SK},
+                UpdateExpression="SET lastErrorAt = :at, expiresAt = :exp ADD errors :one",
+                ExpressionAttributeValues={
+                    ":at": at_ms,
+                    ":exp": at_ms // 1000 + METRICS_TTL_S,
+                    ":one": 1,
+                },
+            )
+        self._add(Aggregate.of_failure(), at_ms)
+
+    def _add(self, delta: Aggregate, at_ms: int) -> None:
+        counters = delta.counters()
+        names = {f"#c{i}": name for i, name in enumerate(counters)}
+        values: dict[str, Any] = {f":c{i}": _to_dynamo(value) for i, value in enumerate(counters.values())}
+        adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
+        minute = minute_of(at_ms)
+        hour = minute.replace(minute=0)
+        for key, start, length in ((minute_key(minute), minute, MINUTE), (hour_key(hour), hour, HOUR)):
+            # The expiry is a function of the bucket, so every writer SETs the same value.
+            expires = int((start + length).timestamp()) + METRICS_TTL_S
+            self._table.update_item(
+                Key={"pk": f"METRICS#{key}", "sk": AGG_SK},
+                UpdateExpression=f"SET #exp = :exp ADD {adds}",
+                ExpressionAttributeNames={**names, "#exp": "expiresAt"},
+                ExpressionAttributeValues={**values, ":exp": expires},
+            )
+
+    # ------------------------------------------------------------------ reads (the API, health)
+    def call_turns(self, tracking_id: str) -> CallTurns | None:
+        """The call's turns in order and its failed-turn count; None when the call is unknown."""
+        now = self._clock()
+        found = CallTurns()
+        seen_any = False
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(f"CALL#{tracking_id}") & Key("sk").begins_with(TURN_PREFIX)
+        }
+        while True:
+            page = self._table.query(**query)
+            for item in page.get("Items", []):
+                if int(item.get("expiresAt", 0)) <= now:
+                    continue
+                seen_any = True
+                if item["sk"] == ERRORS_SK:
+                    found.errors += int(item.get("errors", 0))
+                    continue
+                try:
+                    found.records.append(TurnRecord.from_dict(_from_dynamo(item)))
+                except (ValueError, TypeError, KeyError) as error:
+                    logger.warning("skipped a malformed turn record %s: %s", item.get("sk"), error)
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if not seen_any and not self._session_exists(tracking_id, now):
+            return None
+        found.records.sort(key=lambda record: (record.turn, record.at_ms))
+        return found
+
+    def _session_exists(self, tracking_id: str, now: float) -> bool:
+        item = self._table.get_item(
+            Key={"pk": f"CALL#{tracking_id}", "sk": "SESSION"},
+            ProjectionExpression="pk, expiresAt",
+        ).get("Item")
+        return bool(item) and int(item.get("expiresAt", 0)) > now
+
+    def window(self, plan: WindowPlan) -> Aggregate:
+        """The sum of the window's hour and minute aggregates (BatchGetItem, no Scan)."""
+        now = self._clock()
+        total = Aggregate()
+        keys = [{"pk": f"METRICS#{key}", "sk": AGG_SK} for key in plan.bucket_keys()]
+        for start in range(0, len(keys), BATCH_KEYS):
+            for item in self._batch_get(keys[start : start + BATCH_KEYS]):
+                if int(item.get("expiresAt", 0)) > now:
+                    total.merge(Aggregate.from_counters(_from_dynamo(item)))
+        return total
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        name = self._table.name
+        client = self._table.meta.client
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {name: {"Keys": keys}}
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            reply = client.batch_get_item(RequestItems=request)
+            items.extend(reply.get("Responses", {}).get(name, []))
+            request = reply.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            if attempt < UNPROCESSED_RETRIES:
+                self._sleep(0.05 * 2**attempt)  # DynamoDB asks for backoff on unprocessed keys
+        raise MetricsReadError(f"{len(request[name]['Keys'])} aggregate items stayed unprocessed")
+
+
+def open_metrics_store(table_name: str, config: Config = READ_CONFIG) -> MetricsStore:
+    """A store on its own DynamoDB resource with short timeouts (for the API and health)."""
+    return MetricsStore(boto3.resource("dynamodb", config=config).Table(table_name))
+
+
+def _to_dynamo(value: Any) -> Any:
+    """Floats become Decimals (boto3 refuses floats); None fields are left out (they read back as None)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, Mapping):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value

@@ -1,0 +1,171 @@
+"""One turn's figures, as the relay knows them once the turn has spoken and saved its state."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..conversation import TurnOutcome
+from ..conversation.turn import CACHE as CACHE_PROVIDER  # the provider a turn reports when the cache answered
+
+
+class TurnReportLike(Protocol):
+    """The relay's TurnReport (kimiyi.relay.service), described here so the domain does not import it."""
+
+    tracking_id: str
+    latency_ms: float | None
+    frames: int
+    outcome: TurnOutcome | None
+    gone: bool
+
+
+def _ms(value: Any, name: str, *, optional: bool = True) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of milliseconds >= 0, not {value!r}")
+    return round(float(value), 3)
+
+
+def _count(value: Any, name: str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return value
+
+
+def _text(value: Any, name: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    tracking_id: str
+    turn: int  # 1 for the caller's first turn (CallState.turns after the turn)
+    at_ms: int  # epoch milliseconds when the frame was received
+    latency_ms: float | None  # frame received -> first text frame sent; None when nothing was said
+    first_token_ms: float | None  # LLM request -> first token; None when no LLM was asked
+    frames: int = 0
+    provider: str | None = None  # who wrote the reply: a provider's name, "cache", or None (no LLM needed)
+    failovers: int = 0
+    failures: tuple[str, ...] = ()  # "provider:reason" for each provider that failed first
+    cache_hit: bool | None = None  # None: the turn needed no LLM answer
+    interrupted: bool = False
+    gone: bool = False  # the caller hung up while the turn spoke
+    language: str = ""
+    node: str = ""
+    action: str = "continue"
+    marks: Mapping[str, float] = field(default_factory=dict)  # ms since received (DESIGN §4)
+
+    def __post_init__(self) -> None:
+        _text(self.tracking_id, "trackingId")
+        if not self.tracking_id:
+            raise ValueError("trackingId must not be empty")
+        _count(self.turn, "turn", minimum=1)
+        _count(self.at_ms, "at")
+        # Stored and shown to the microsecond; frozen, so normalised through object.__setattr__.
+        object.__setattr__(self, "latency_ms", _ms(self.latency_ms, "latencyMs"))
+        object.__setattr__(self, "first_token_ms", _ms(self.first_token_ms, "firstTokenMs"))
+        object.__setattr__(self, "failures", tuple(self.failures))
+        _count(self.frames, "frames")
+        _count(self.failovers, "failovers")
+        _text(self.provider, "provider", optional=True)
+        if self.cache_hit is not None and not isinstance(self.cache_hit, bool):
+            raise ValueError(f"cacheHit must be true, false or null, not {self.cache_hit!r}")
+        marks = {}
+        for name, value in self.marks.items():
+            _text(name, "a mark's name")
+            marks[name] = _ms(value, f"marks.{name}", optional=False)
+        object.__setattr__(self, "marks", marks)
+
+    @classmethod
+    def from_report(cls, report: TurnReportLike, *, at_ms: int, scripted_provider: str) -> TurnRecord:
+        """`scripted_provider` is the chain's scripted responder: a turn it answered with no failure
+        before asked no LLM, so its near-zero "first token" is not an LLM's first-token time."""
+        outcome = report.outcome
+        if outcome is None:
+            raise ValueError("a turn without an outcome has no figures to record")
+        marks = {name: max(0.0, ms) for name, ms in outcome.marks.as_ms().items()}
+        asked_llm = outcome.provider not in (None, CACHE_PROVIDER) and not (
+            outcome.provider == scripted_provider and outcome.failovers == 0
+        )
+        first_token = None
+        if asked_llm and "llmRequest" in marks and "firstToken" in marks:
+            first_token = max(0.0, marks["firstToken"] - marks["llmRequest"])
+        return cls(
+            tracking_id=report.tracking_id,
+            turn=outcome.state.turns,
+            at_ms=at_ms,
+            latency_ms=None if report.latency_ms is None else max(0.0, report.latency_ms),
+            first_token_ms=first_token,
+            frames=report.frames,
+            provider=outcome.provider,
+            failovers=outcome.failovers,
+            failures=tuple(outcome.failures),
+            cache_hit=outcome.cache_hit,
+            interrupted=outcome.interrupted,
+            gone=report.gone,
+            language=outcome.state.language,
+            node=outcome.state.node_id,
+            action=outcome.action,
+            marks=marks,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's (and the stored item's) shape: camelCase, JSON types."""
+        return {
+            "trackingId": self.tracking_id,
+            "turn": self.turn,
+            "at": self.at_ms,
+            "latencyMs": self.latency_ms,
+            "firstTokenMs": self.first_token_ms,
+            "frames": self.frames,
+            "provider": self.provider,
+            "failovers": self.failovers,
+            "failures": list(self.failures),
+            "cacheHit": self.cache_hit,
+            "interrupted": self.interrupted,
+            "gone": self.gone,
+            "language": self.language,
+            "node": self.node,
+            "action": self.action,
+            "marks": dict(self.marks),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TurnRecord:
+        """The inverse of `to_dict`; a malformed record raises ValueError naming the field."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a turn record must be an object, not {type(data).__name__}")
+        missing = [name for name in ("trackingId", "turn", "at") if name not in data]
+        if missing:
+            raise ValueError(f"a turn record lacks {', '.join(missing)}")
+        failures = data.get("failures") or []
+        marks = data.get("marks") or {}
+        if not isinstance(failures, list | tuple) or not all(isinstance(f, str) for f in failures):
+            raise ValueError(f"failures must be a list of strings, not {failures!r}")
+        if not isinstance(marks, Mapping):
+            raise ValueError(f"marks must be an object, not {marks!r}")
+        return cls(
+            tracking_id=data["trackingId"],
+            turn=data["turn"],
+            at_ms=data["at"],
+            latency_ms=data.get("latencyMs"),
+            first_token_ms=data.get("firstTokenMs"),
+            frames=data.get("frames", 0),
+            provider=data.get("provider"),
+            failovers=data.get("failovers", 0),
+            failures=tuple(failures),
+            cache_hit=data.get("cacheHit"),
+            interrupted=bool(data.get("interrupted", False)),
+            gone=bool(data.get("gone", False)),
+            language=_text(data.get("language", ""), "language") or "",
+            node=_text(data.get("node", ""), "node") or "",
+            action=_text(data.get("action", "continue"), "action") or "continue",
+            marks=dict(marks),
+        )

@@ -1,0 +1,176 @@
+"""GET /api/performance-metrics[/{trackingId}] through the real handler, under moto, with the sample events."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import boto3
+import pytest
+
+from kimiyi.adapters.calls_store import CallsStore
+from kimiyi.adapters.metrics_store import MetricsReadError, MetricsStore
+from kimiyi.metrics import TurnRecord
+from tests.events import events_for, load
+
+TRACKING = "trk_example_0001"  # the id in the sample event
+
+
+@pytest.fixture
+def handler(aws, function_env):
+    return function_env("MetricsFunction")
+
+
+@pytest.fixture
+def table(aws):
+    return boto3.resource("dynamodb").Table("CallsTable")
+
+
+def call_event(tracking_id: str = TRACKING, query: dict | None = None) -> dict:
+    event = copy.deepcopy(load(events_for("get-api-performance-metrics-trackingId", "http")[0]))
+    path = f"/api/performance-metrics/{tracking_id}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["pathParameters"] = {"trackingId": tracking_id}
+    if query is not None:
+        event["queryStringParameters"] = query
+        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
+    return event
+
+
+def window_event(query: dict | None) -> dict:
+    event = copy.deepcopy(load(events_for("get-api-performance-metrics", "http")[0]))
+    event.pop("queryStringParameters", None)
+    event["rawQueryString"] = ""
+    if query is not None:
+        event["queryStringParameters"] = query
+        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
+    return event
+
+
+def invoke(handler, event, context):
+    response = handler(event, context)
+    return response["statusCode"], json.loads(response["body"]), response
+
+
+def record_turns(table, tracking_id=TRACKING, latencies=(180.0, 25.0, 240.0)):
+    store = MetricsStore(table)
+    now_ms = int(time.time() * 1000)
+    for n, latency in enumerate(latencies, start=1):
+        store.record_turn(
+            TurnRecord(
+                tracking_id=tracking_id,
+                turn=n,
+                at_ms=now_ms - (len(latencies) - n) * 1000,
+                latency_ms=latency,
+                first_token_ms=None if latency < 50 else latency - 40,
+                provider="cache" if latency < 50 else "azure",
+                cache_hit=latency < 50,
+                language="en-US",
+                node="confirm",
+            )
+        )
+    store.record_failure(tracking_id, now_ms)
+
+
+def test_the_sample_events_are_the_routes(handler):
+    assert load(events_for("get-api-performance-metrics-trackingId", "http")[0])["pathParameters"] == {
+        "trackingId": TRACKING
+    }
+    sample = load(events_for("get-api-performance-metrics", "http")[0])
+    assert sample["queryStringParameters"] == {"minutes": "60"}
+    assert sample["requestContext"]["authorizer"]["lambda"]["keyId"].startswith("key_")
+
+
+def test_a_calls_turns_and_summary(handler, table, lambda_context):
+    record_turns(table)
+    status, body, response = invoke(
+        handler, load(events_for("get-api-performance-metrics-trackingId", "http")[0]), lambda_context
+    )
+    assert status == 200
+    assert response["headers"]["Content-Type"] == "application/json"
+    assert response["headers"]["Cache-Control"] == "no-store"
+    assert body["trackingId"] == TRACKING
+    assert [t["turn"] for t in body["turns"]] == [1, 2, 3]
+    assert body["turns"][1]["provider"] == "cache" and body["turns"][1]["cacheHit"] is True
+    summary = body["summary"]
+    assert summary["turns"] == 4 and summary["errors"] == 1
+    assert summary["turnLatencyMs"]["p50"] == 180.0 and summary["turnLatencyMs"]["p99"] == 240.0
+    assert summary["firstTokenMs"]["count"] == 2 and summary["cacheHitRate"] == pytest.approx(0.3333)
+
+
+def test_an_unknown_call_is_404(handler, lambda_context):
+    status, body, _ = invoke(handler, call_event("trk_nobody"), lambda_context)
+    assert status == 404 and body["error"] == "call_not_found" and body["success"] is False
+
+
+def test_a_staged_call_without_turns_is_200_and_empty(handler, table, lambda_context):
+    CallsStore(table).put_session("trk_quiet", {"workflow": "{}"})
+    status, body, _ = invoke(handler, call_event("trk_quiet"), lambda_context)
+    assert status == 200 and body["turns"] == [] and body["summary"]["turns"] == 0
+
+
+def test_a_malformed_tracking_id_is_400(handler, lambda_context):
+    status, body, _ = invoke(handler, call_event("trk%20x"), lambda_context)
+    assert status == 400 and body["error"] == "invalid_tracking_id"
+    assert body["problems"][0]["path"] == "path.trackingId"
+
+
+def test_the_window_sample_event(handler, table, lambda_context):
+    record_turns(table)
+    record_turns(table, "trk_second", (90.0,))
+    status, body, _ = invoke(
+        handler, load(events_for("get-api-performance-metrics", "http")[0]), lambda_context
+    )
+    assert status == 200
+    assert body["window"]["minutes"] == 60
+    assert body["window"]["start"].endswith(":00Z") and body["window"]["end"].endswith("Z")
+    summary = body["summary"]
+    assert (summary["turns"], summary["errors"], summary["cacheHits"], summary["cacheMisses"]) == (6, 2, 1, 3)
+    assert summary["turnLatencyMs"]["count"] == 4
+    # 25, 90, 180, 240 ms: the nearest-rank median is 90, estimated from the histogram within 4.9 %
+    assert abs(summary["turnLatencyMs"]["p50"] - 90.0) <= 0.049 * 90.0
+    assert summary["providers"] == {"azure": 3, "cache": 1}
+    assert body["precision"]["relativeError"] < 0.05
+
+
+def test_an_empty_window_is_200_with_zeros(handler, lambda_context):
+    status, body, _ = invoke(handler, window_event(None), lambda_context)
+    assert status == 200 and body["window"]["minutes"] == 60
+    assert body["summary"]["turns"] == 0 and body["summary"]["turnLatencyMs"]["p95"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ({"minutes": "0"}, "query.minutes"),
+        ({"minutes": "abc"}, "query.minutes"),
+        ({"minutes": "20161"}, "query.minutes"),
+        ({"minutes": "5,10"}, "query.minutes"),  # API Gateway's form of ?minutes=5&minutes=10
+        ({"minute": "5"}, "query.minute"),
+    ],
+)
+def test_bad_window_parameters_are_400_naming_them(handler, lambda_context, query, problem):
+    status, body, _ = invoke(handler, window_event(query), lambda_context)
+    assert status == 400 and body["success"] is False
+    assert [p["path"] for p in body["problems"]] == [problem]
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (RuntimeError("DynamoDB is having a day"), 500, "internal_error"),
+        (MetricsReadError("3 aggregate items stayed unprocessed"), 503, "metrics_unavailable"),
+    ],
+)
+def test_a_read_failure_is_a_json_error_not_a_crash(
+    handler, lambda_context, monkeypatch, failure, status, code
+):
+    import metrics_handler
+
+    def broken(plan):
+        raise failure
+
+    monkeypatch.setattr(metrics_handler.service.reader, "window", broken)
+    got, body, _ = invoke(handler, window_event(None), lambda_context)
+    assert (got, body["error"]) == (status, code) and "DynamoDB" not in json.dumps(body)

@@ -1,0 +1,111 @@
+"""The performance-metrics service behind the handler: validation, 404s and the response shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from kimiyi.api_errors import ApiError
+from kimiyi.metrics import Aggregate, PerformanceMetrics, TurnRecord, WindowPlan
+
+NOW = 1_795_521_600.0  # 2026-11-24T12:00:00Z
+
+
+def turn(n: int, latency: float) -> TurnRecord:
+    return TurnRecord("trk_known", n, int(NOW * 1000) + n, latency, None, cache_hit=n % 2 == 0, provider="x")
+
+
+@dataclass
+class Found:
+    records: list[TurnRecord]
+    errors: int = 0
+
+
+@dataclass
+class FakeReader:
+    calls: dict[str, Found] = field(default_factory=dict)
+    plans: list[WindowPlan] = field(default_factory=list)
+    aggregate: Aggregate = field(default_factory=Aggregate)
+
+    def call_turns(self, tracking_id):
+        return self.calls.get(tracking_id)
+
+    def window(self, plan):
+        self.plans.append(plan)
+        return self.aggregate
+
+
+@pytest.fixture
+def reader():
+    return FakeReader(
+        calls={"trk_known": Found([turn(1, 80.0), turn(2, 20.0)], errors=1), "trk_new": Found([])}
+    )
+
+
+@pytest.fixture
+def service(reader):
+    return PerformanceMetrics(reader, clock=lambda: NOW + 30)
+
+
+def problem(call) -> ApiError:
+    with pytest.raises(ApiError) as raised:
+        call()
+    return raised.value
+
+
+def test_a_call_gives_its_turns_and_exact_summary(service):
+    body = service.call("trk_known")
+    assert body["success"] is True and body["trackingId"] == "trk_known"
+    assert [t["turn"] for t in body["turns"]] == [1, 2]
+    assert body["summary"]["turns"] == 3 and body["summary"]["errors"] == 1
+    assert body["summary"]["turnLatencyMs"]["p50"] == 20.0 and body["summary"]["cacheHitRate"] == 0.5
+
+
+def test_a_known_call_without_turns_is_empty_not_missing(service):
+    body = service.call("trk_new")
+    assert body["turns"] == [] and body["summary"]["turns"] == 0
+
+
+def test_an_unknown_call_is_404(service):
+    error = problem(lambda: service.call("trk_nobody"))
+    assert (error.status, error.code) == (404, "call_not_found") and "trk_nobody" in error.message
+
+
+@pytest.mark.parametrize("bad", ["", "trk one", "trk/../x", "x" * 129, "trk_é"])
+def test_a_malformed_tracking_id_is_400(service, bad):
+    error = problem(lambda: service.call(bad))
+    assert (error.status, error.code) == (400, "invalid_tracking_id")
+    assert error.body()["problems"][0]["path"] == "path.trackingId"
+
+
+def test_the_window_defaults_to_an_hour_and_says_what_it_covers(service, reader):
+    body = service.aggregate(None)
+    assert body["window"] == {"minutes": 60, "start": "2026-11-24T11:01:00Z", "end": "2026-11-24T12:00:30Z"}
+    assert reader.plans[0].minutes == 60
+    assert body["summary"]["turns"] == 0 and body["summary"]["turnLatencyMs"]["p95"] is None
+    assert body["precision"]["relativeError"] == pytest.approx(0.0488)
+
+
+def test_a_window_sums_what_the_reader_returns(service, reader):
+    reader.aggregate = Aggregate.of_records([turn(1, 100.0), turn(2, 200.0)], errors=2)
+    body = service.aggregate({"minutes": "15"})
+    assert (
+        body["window"]["minutes"] == 15 and body["summary"]["turns"] == 4 and body["summary"]["errors"] == 2
+    )
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "abc", "20161", "1.5", "", "5,10"])
+def test_bad_minutes_are_400_naming_the_parameter(service, bad):
+    error = problem(lambda: service.aggregate({"minutes": bad}))
+    assert (error.status, error.code) == (400, "invalid_window")
+    assert error.body()["problems"] == [{"path": "query.minutes", "message": error.message}]
+    assert "minutes" in error.message
+
+
+def test_unknown_parameters_are_400_not_silently_ignored(service):
+    error = problem(lambda: service.aggregate({"minute": "5"}))
+    assert (error.status, error.code) == (400, "unknown_parameter") and "minute" in error.message
+    assert "accepted: minutes" in error.message
+    error = problem(lambda: service.call("trk_known", {"minutes": "5"}))
+    assert error.status == 400 and "accepted: none" in error.message

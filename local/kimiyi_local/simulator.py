@@ -49,6 +49,7 @@ class CallResult:
     tracking_id: str
     greeting: str
     turns: list[TurnResult] = field(default_factory=list)
+    metrics: dict | None = None  # the server's own figures: GET /api/performance-metrics/{trackingId}
 
 
 def _signed_post(client: httpx.Client, url: str, form: dict[str, str], auth_token: str) -> httpx.Response:
@@ -219,15 +220,45 @@ def simulate(
             result.turns.append(turn)
             if turn.ended:
                 break
+    result.metrics = fetch_metrics(base_url, api_key, result.tracking_id, len(result.turns))
     return result
 
 
+def fetch_metrics(
+    base_url: str, api_key: str, tracking_id: str, turns: int, wait_s: float = 5
+) -> dict | None:
+    """The call's metrics as the server recorded them (each turn is recorded just after it has spoken)."""
+    deadline = time.monotonic() + wait_s
+    with httpx.Client(timeout=10) as client:
+        while True:
+            response = client.get(
+                f"{base_url}/api/performance-metrics/{tracking_id}", headers={"x-api-key": api_key}
+            )
+            body = response.json() if response.status_code == 200 else None
+            if (body and len(body.get("turns", [])) >= turns) or time.monotonic() > deadline:
+                return body
+            time.sleep(0.1)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def latency_table(result: CallResult) -> str:
-    rows = [f"{'turn':>4}  {'first text ms':>13}  {'last text ms':>12}  {'frames':>6}  caller"]
+    """Per turn: what the caller's side saw, and what the server measured (its metrics)."""
+    server = {t["turn"]: t for t in (result.metrics or {}).get("turns", []) if isinstance(t.get("turn"), int)}
+    rows = [
+        f"{'turn':>4}  {'client first':>12}  {'client last':>11}  {'server first':>12}  "
+        f"{'provider':>9}  {'cache':>5}  {'frames':>6}  caller"
+    ]
     for number, turn in enumerate(result.turns, start=1):
-        first = f"{turn.first_frame_ms:.1f}" if turn.first_frame_ms is not None else "-"
-        last = f"{turn.last_frame_ms:.1f}" if turn.last_frame_ms is not None else "-"
-        rows.append(f"{number:>4}  {first:>13}  {last:>12}  {turn.frames:>6}  {turn.caller[:40]}")
+        measured = server.get(number, {})
+        cache = {True: "hit", False: "miss"}.get(measured.get("cacheHit"), "-")
+        rows.append(
+            f"{number:>4}  {_ms(turn.first_frame_ms):>12}  {_ms(turn.last_frame_ms):>11}  "
+            f"{_ms(measured.get('latencyMs')):>12}  {measured.get('provider') or '-':>9}  {cache:>5}  "
+            f"{turn.frames:>6}  {turn.caller[:36]}"
+        )
     return "\n".join(rows)
 
 
@@ -237,8 +268,17 @@ def print_summary(result: CallResult) -> None:
     for turn in result.turns:
         print(f"  caller: {turn.caller}")
         print(f"  agent:  {turn.agent.strip()}{'  [interrupted]' if turn.barged_in else ''}")
-    print("\nLatency: caller's words sent -> agent's text received, over the local WebSocket")
+    print("\nLatency (ms). client: caller's words sent -> agent's text received over the WebSocket;")
+    print("server: frame received -> first text frame posted, from GET /api/performance-metrics/{trackingId}")
     print(latency_table(result))
+    summary = (result.metrics or {}).get("summary")
+    if summary:
+        latency = summary.get("turnLatencyMs") or {}
+        print(
+            f"\nCall metrics: {summary.get('turns')} turns, server turn latency p50 {_ms(latency.get('p50'))} ms, "
+            f"p95 {_ms(latency.get('p95'))} ms; cache hit rate {summary.get('cacheHitRate')}; "
+            f"failovers {summary.get('failovers')}; errors {summary.get('errors')}"
+        )
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

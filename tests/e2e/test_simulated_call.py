@@ -22,8 +22,11 @@ def test_example_call_runs_from_staging_to_hang_up(app_stack):
     assert "取消" in result.turns[3].agent
     assert result.turns[-1].ended == {"reason": "end", "trackingId": result.tracking_id, "node": "goodbye"}
     assert all(turn.first_frame_ms is not None and turn.frames >= 1 for turn in result.turns)
+    assert result.metrics["summary"]["turns"] == len(call["turns"])  # the server recorded every turn
+    assert [t["node"] for t in result.metrics["turns"]][-1] == "goodbye"
     table = simulator.latency_table(result)
     assert len(table.splitlines()) == 1 + len(call["turns"])
+    assert "scripted" in table.splitlines()[1]
 
 
 def test_wrong_api_key_stops_the_simulation_with_the_reason(app_stack):

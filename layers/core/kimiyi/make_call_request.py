@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,15 +44,10 @@ class CallRequest:
 def parse_call_request(raw: bytes, *, default_from: str = "") -> CallRequest:
     """Raises ApiError: 413 too large, 400 not a JSON object, 422 with every field problem."""
     body = json_object(raw)
-    problems: list[FieldProblem] = []
+    problems = misspelt_fields(body, _KNOWN)
 
     def bad(path: str, message: str) -> None:
         problems.append(FieldProblem(path, message))
-
-    for key in body:
-        if key not in _KNOWN and (hint := _misspelt(key)):
-            # Ignored keys are fine (builders send `viewport`), but a misspelt `dryrun: true` would dial.
-            bad(key, f"unknown field {key!r}; did you mean {hint!r}?")
 
     to = _phone(body, "to", bad, required=True)
     dry_run = body.get("dryRun", False)
@@ -165,12 +161,22 @@ def _phone(body: dict[str, Any], key: str, bad: Any, *, required: bool) -> str:
         return ""
 
 
-def _misspelt(key: str) -> str | None:
+def misspelt_fields(body: dict[str, Any], known: Sequence[str]) -> list[FieldProblem]:
+    """Unknown keys are ignored (builders send `viewport`), but one that looks like a known field is
+    refused: a misspelt `dryrun: true` would otherwise dial."""
+    return [
+        FieldProblem(key, f"unknown field {key!r}; did you mean {hint!r}?")
+        for key in body
+        if key not in known and (hint := _misspelt(key, known))
+    ]
+
+
+def _misspelt(key: str, known: Sequence[str]) -> str | None:
     squashed = key.lower().replace("_", "").replace("-", "")
-    for known in _KNOWN:
-        if squashed == known.lower():
-            return known
-    close = difflib.get_close_matches(key, _KNOWN, n=1, cutoff=0.8)
+    for name in known:
+        if squashed == name.lower():
+            return name
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
     return close[0] if close else None
 
 

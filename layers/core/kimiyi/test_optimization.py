@@ -15,7 +15,6 @@ connection. See docs/test-optimization.md for the request, the response and the 
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,7 @@ from .conversation import CallState, TurnInput, TurnOutcome, judge_messages, run
 from .conversation.state import with_exchange
 from .languages import UnknownLanguageError, resolve_code
 from .llm import FailoverChain, FailoverStream
-from .make_call_request import MAX_WORKFLOW_ID, json_object, variable_warnings
+from .make_call_request import MAX_WORKFLOW_ID, json_object, misspelt_fields, variable_warnings
 from .metrics.histogram import exact_percentile
 from .workflow import DTMF_DIGITS, Workflow, WorkflowError, check_variables, parse_workflow
 from .workflow.errors import json_type
@@ -76,14 +75,10 @@ class ComparisonRequest:
 def parse_comparison_request(raw: bytes) -> ComparisonRequest:
     """Raises ApiError: 413 too large, 400 not a JSON object, 422 listing every field problem."""
     body = json_object(raw)
-    problems: list[FieldProblem] = []
+    problems = misspelt_fields(body, _KNOWN)
 
     def bad(path: str, message: str) -> None:
         problems.append(FieldProblem(path, message))
-
-    for key in body:
-        if key not in _KNOWN and (hint := _misspelt(key)):
-            bad(key, f"unknown field {key!r}; did you mean {hint!r}?")
 
     workflow_id = body.get("workflowId", "")
     if isinstance(workflow_id, int) and not isinstance(workflow_id, bool):
@@ -212,15 +207,6 @@ def _language(value: object, workflow: Workflow | None, bad: Callable[[str, str]
             )
             return None
     return code
-
-
-def _misspelt(key: str) -> str | None:
-    squashed = key.lower().replace("_", "").replace("-", "")
-    for known in _KNOWN:
-        if squashed == known.lower():
-            return known
-    close = difflib.get_close_matches(key, _KNOWN, n=1, cutoff=0.8)
-    return close[0] if close else None
 
 
 # --- running the comparison -------------------------------------------------------------------------------

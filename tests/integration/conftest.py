@@ -8,6 +8,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from kimiyi.adapters import dynamodb as dynamodb_adapter
+from kimiyi.adapters.calls_store import CallsStore
+from kimiyi.webhooks import CallRecords
 from kimiyi_local.dynamodb import create_tables
 from kimiyi_local.runtime import load_handler
 from kimiyi_local.template import read_stack
@@ -47,3 +49,19 @@ def function_env(monkeypatch, stack_spec):
         return load_handler(function)
 
     return load
+
+
+@pytest.fixture
+def table(aws):
+    """The calls table, under moto."""
+    return boto3.resource("dynamodb").Table("CallsTable")
+
+
+@pytest.fixture
+def store(table):
+    return CallsStore(table)
+
+
+@pytest.fixture
+def records(table):
+    return CallRecords(table)

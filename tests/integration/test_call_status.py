@@ -6,12 +6,11 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import boto3
 import pytest
 from aws_lambda_powertools import Logger
 
 from kimiyi.adapters.calls_store import CallsStore
-from kimiyi.webhooks import CallRecords, CallStatusWebhook, inbound_tracking_id
+from kimiyi.webhooks import CallStatusWebhook, inbound_tracking_id
 from tests.events import load
 from tests.integration.test_twiml_webhook import (
     CALL_SID,
@@ -26,21 +25,6 @@ from tests.integration.test_twiml_webhook import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECT = {"trackingId": TRACKING, "event": "connect-action"}
-
-
-@pytest.fixture
-def table(aws):
-    return boto3.resource("dynamodb").Table("CallsTable")
-
-
-@pytest.fixture
-def store(table):
-    return CallsStore(table)
-
-
-@pytest.fixture
-def records(table):
-    return CallRecords(table)
 
 
 @pytest.fixture

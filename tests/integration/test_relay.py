@@ -53,11 +53,6 @@ class RecordingConnections:
 
 
 @pytest.fixture
-def store(aws, stack_spec):
-    return CallsStore(boto3.resource("dynamodb").Table("CallsTable"))
-
-
-@pytest.fixture
 def connections():
     return RecordingConnections()
 

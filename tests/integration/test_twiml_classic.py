@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-import boto3
 import pytest
 
 from kimiyi.adapters.calls_store import CallsStore
 from kimiyi.classic import NO_ANSWER_GOODBYE
-from kimiyi.webhooks import CallRecords
 from tests.integration.test_twiml_webhook import (
     CALL_SID,
     PUBLIC,
@@ -24,21 +22,6 @@ from tests.integration.test_twiml_webhook import (
     voice_params,
     workflow_payload,
 )
-
-
-@pytest.fixture
-def table(aws):
-    return boto3.resource("dynamodb").Table("CallsTable")
-
-
-@pytest.fixture
-def store(table):
-    return CallsStore(table)
-
-
-@pytest.fixture
-def records(table):
-    return CallRecords(table)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import boto3
 import pytest
 from aws_lambda_powertools import Logger
 from twilio.request_validator import RequestValidator
@@ -23,7 +22,7 @@ from kimiyi.classic import ClassicCall
 from kimiyi.llm import FailoverChain
 from kimiyi.staging import stage
 from kimiyi.twiml import NOT_IN_SERVICE_LINE, UNKNOWN_CALL_LINE, TwimlWebhook
-from kimiyi.webhooks import CallRecords, inbound_tracking_id
+from kimiyi.webhooks import inbound_tracking_id
 from kimiyi.workflow import parse_workflow
 from tests.events import load
 
@@ -142,21 +141,6 @@ def stage_session(
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture
-def table(aws):
-    return boto3.resource("dynamodb").Table("CallsTable")
-
-
-@pytest.fixture
-def store(table):
-    return CallsStore(table)
-
-
-@pytest.fixture
-def records(table):
-    return CallRecords(table)
-
-
 def make_webhook(store, records, *, chain=None, websocket_url=WSS, public=PUBLIC) -> TwimlWebhook:
     logger = Logger(service="twiml-test")
     classic = ClassicCall(

@@ -54,7 +54,7 @@ validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint --region us-east-1
 
 ## build: the deployable (arm64) artifact in .aws-sam/build, with bytecode compiled in: sam build ships
-## none, and cold imports measured ~3x faster with it (scripts/check_artifact.py)
+## none, and cold imports measured 2-3x faster with it (bench/cold_start.py)
 build: $(SAM_VENV)/.installed
 	$(SAM) build
 	$(PYTHON) -m compileall -q -j 0 .aws-sam/build

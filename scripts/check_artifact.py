@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kimiyi_local.template import read_stack
+from kimiyi_local.template import FunctionSpec, read_stack
 
 PROBE = """
 import sys, time, json
@@ -29,21 +29,26 @@ print(json.dumps({{"ms": (time.perf_counter() - started) * 1000, "file": module.
 """
 
 
+def probe_env(function: FunctionSpec) -> dict[str, str]:
+    """The function's template environment, with credentials as Lambda provides them and no secrets
+    path, so nothing reaches AWS at import."""
+    return {
+        **function.environment,
+        "SECRETS_PATH": "",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "check",
+        "AWS_SECRET_ACCESS_KEY": "check",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
 def check(build_dir: Path, python: str) -> int:
     spec = read_stack("https://example.invalid")
     layer = build_dir / "CoreLayer" / "python"
     failures = 0
     for function in spec.functions.values():
         code = build_dir / function.logical_id
-        env = {
-            **function.environment,
-            # Credentials as Lambda provides them; no secrets path, so nothing is fetched at import.
-            "SECRETS_PATH": "",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "check",
-            "AWS_SECRET_ACCESS_KEY": "check",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
+        env = probe_env(function)
         probe = PROBE.format(
             paths=[str(code), str(layer)], module=function.module, attribute=function.attribute
         )

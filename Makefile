@@ -66,10 +66,11 @@ artifact-check: $(SAM_VENV)/.installed $(STAMP)
 	$(SAM) build --template-file .template.host.yaml --build-dir .aws-sam/build-host
 	$(BIN)/python scripts/check_artifact.py .aws-sam/build-host --python $(PYTHON)
 
-## bench: the benchmarks (figures printed, JSON in bench/results, plots in docs/benchmarks)
+## bench: the whole suite in under 10 minutes: figures printed, JSON in bench/results, plots in
+## docs/benchmarks, and docs/benchmarks.md rewritten from them
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/pipeline_overhead.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .template.host.yaml .pytest_cache .ruff_cache

@@ -540,3 +540,16 @@ def test_the_handler_prints_emf_for_turns_only(aws, function_env, monkeypatch, l
     assert units["TurnLatency"] == "Milliseconds" and units["Turn"] == "Count"
     table = boto3.resource("dynamodb").Table("CallsTable")
     assert table.get_item(Key={"pk": f"CALL#{TRACKING}", "sk": "TURN#00001"}).get("Item")
+
+
+def test_words_after_the_call_ended_start_no_turn(relay, store, connections, table):
+    connected(relay, store)
+    relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))  # "yes" -> the end node
+    frames_at_end = len(connections.frames)
+    assert (
+        relay.on_message(frame({"type": "prompt", "voicePrompt": "Wait, one more thing", "last": True}))
+        is None
+    )
+    assert len(connections.frames) == frames_at_end
+    active = table.get_item(Key={"pk": f"CALL#{TRACKING}", "sk": "ACTIVE"})["Item"]
+    assert active["done"] is True  # a later frame would not wait for a turn that never ran

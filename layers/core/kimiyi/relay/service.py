@@ -222,7 +222,8 @@ class Relay:
             # call's turn, stops, and saves what was said; this turn goes on from that state.
             stored, version = self._state_after(tracking_id, version)
         state = CallState.from_dict(stored) if stored else opening(workflow, session.get("variables"))[1]
-        if state.ended:
+        if state.ended:  # words after the goodbye: nothing to say, and no turn left open
+            self.store.finish_turn(tracking_id, turn_id)
             return None
         cancelled = _Every(
             CANCEL_CHECK_S, lambda: self._superseded(tracking_id, turn_id, received_ms), self.clock

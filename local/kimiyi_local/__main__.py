@@ -56,7 +56,9 @@ def main() -> int:
             )
         print(f"  DynamoDB (moto) {stack.dynamodb.endpoint_url}: {', '.join(t.name for t in spec.tables)}")
         print(f"ready in {(time.perf_counter() - started) * 1000:.0f} ms; Ctrl-C stops it", flush=True)
-        stack.serve_forever()
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down gracefully, then re-raises it
+            stack.serve_forever()
+        print("local stack stopped", flush=True)
         return 0
     # The transcript is the output; the functions' JSON logs would interleave with it.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")

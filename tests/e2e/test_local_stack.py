@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import time
 from urllib.parse import parse_qs
 
@@ -169,3 +170,12 @@ def test_lambda_authorizer_401_403_and_cached_allow(echo_stack):
     invocations = [i for i in table.scan()["Items"] if i["pk"].startswith("auth#")]
     assert len(invocations) == 2  # "bad" once, "good" once: the allow was cached for the second request
     assert invocations[0]["routeArn"].endswith("/$default/GET/secure")
+
+
+def test_ctrl_c_stops_the_stack_cleanly():
+    stack = start_stack("--template", str(ECHO_TEMPLATE), "--env-file", "/nonexistent")
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=15) == 0
+    time.sleep(0.2)  # the reader thread collects the last lines
+    assert "local stack stopped" in "".join(stack.output)
+    assert "Traceback" not in "".join(stack.output)

@@ -46,23 +46,30 @@ def main() -> int:
     started = time.perf_counter()
     stack = LocalStack(port=args.port, template=args.template, env_file=args.env_file)
     if args.command == "serve":
-        spec = stack.prepare()
-        print(f"Kimiyi Voice local stack on {stack.base_url}")
-        for route in spec.http_routes:
-            print(f"  HTTP {route.route_key:<45} -> {route.function}")
-        if spec.websocket_stage:
-            print(
-                f"  WebSocket ws://127.0.0.1:{stack.port}/{spec.websocket_stage}  ({', '.join(spec.websocket_routes)})"
-            )
-        print(f"  DynamoDB (moto) {stack.dynamodb.endpoint_url}: {', '.join(t.name for t in spec.tables)}")
-        print(f"ready in {(time.perf_counter() - started) * 1000:.0f} ms; Ctrl-C stops it", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down gracefully, then re-raises it
-            stack.serve_forever()
+        # Ctrl-C at any point stops cleanly: uvicorn shuts down gracefully and re-raises it.
+        with contextlib.suppress(KeyboardInterrupt):
+            try:
+                serve(stack, started)
+            finally:
+                stack.dynamodb.stop()
         print("local stack stopped", flush=True)
         return 0
     # The transcript is the output; the functions' JSON logs would interleave with it.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     return run(stack, args, started)
+
+
+def serve(stack: LocalStack, started: float) -> None:
+    spec = stack.prepare()
+    print(f"Kimiyi Voice local stack on {stack.base_url}")
+    for route in spec.http_routes:
+        print(f"  HTTP {route.route_key:<45} -> {route.function}")
+    if spec.websocket_stage:
+        routes = ", ".join(spec.websocket_routes)
+        print(f"  WebSocket ws://127.0.0.1:{stack.port}/{spec.websocket_stage}  ({routes})")
+    print(f"  DynamoDB (moto) {stack.dynamodb.endpoint_url}: {', '.join(t.name for t in spec.tables)}")
+    print(f"ready in {(time.perf_counter() - started) * 1000:.0f} ms; Ctrl-C stops it", flush=True)
+    stack.serve_forever()
 
 
 def run(stack: LocalStack, args: argparse.Namespace, started: float) -> int:

@@ -23,7 +23,9 @@ class LocalDynamoDB:
         return self.endpoint_url
 
     def stop(self) -> None:
-        self._server.stop()
+        if self.endpoint_url:  # started, and not stopped yet
+            self._server.stop()
+            self.endpoint_url = ""
 
     def create_tables(self, tables: list[TableSpec]) -> None:
         client = boto3.client(

@@ -59,7 +59,7 @@ def test_local_server_routes_the_edge_and_streams_the_reply(workflow, primary):
 def test_hanging_primary_fails_over_to_the_secondary(workflow, primary, secondary):
     primary.configure(mode="hang_after_headers")
     chain = FailoverChain(
-        [provider(primary, "primary"), provider(secondary, "secondary")], first_token_timeout_s=0.3
+        [provider(primary, "primary"), provider(secondary, "secondary")], first_token_timeout_s=1.0
     )
     chunks, outcome = play(workflow, chain, "which doctor will I see?")
     primary.configure(mode="ok")

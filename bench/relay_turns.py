@@ -261,18 +261,7 @@ def open_call(client: httpx.Client, base_url: str) -> Iterator[tuple[str, Client
     staged = simulator.stage_call(client, base_url, API_KEY, BENCH_WORKFLOW, CALL)
     call_sid = "CA" + uuid.uuid4().hex
     relay = simulator.fetch_relay(client, staged["twimlUrl"], call_sid, CALL, AUTH_TOKEN)
-    setup = {
-        "type": "setup",
-        "sessionId": "VX" + uuid.uuid4().hex,
-        "accountSid": "AC" + "0" * 32,
-        "callSid": call_sid,
-        "from": CALL["from"],
-        "to": CALL["to"],
-        "direction": "outbound-api",
-        "callType": "PSTN",
-        "callStatus": "IN-PROGRESS",
-        "customParameters": {p.attrib["name"]: p.attrib["value"] for p in relay.findall("Parameter")},
-    }
+    setup = simulator.setup_frame(call_sid, CALL, relay)
     with simulator.open_relay(relay, AUTH_TOKEN) as ws:
         ws.send(json.dumps(setup))
         yield staged["trackingId"], ws

@@ -30,6 +30,7 @@ from .template import PROJECT_ROOT
 DEFAULT_WORKFLOW = PROJECT_ROOT / "examples" / "clinic-appointment.json"
 DEFAULT_SCRIPT = PROJECT_ROOT / "examples" / "calls" / "clinic-appointment.json"
 REPLY_TIMEOUT_S = 30
+ACCOUNT_SID = "AC" + "0" * 32  # a well-formed, made-up Twilio account
 
 
 @dataclass
@@ -77,7 +78,7 @@ def fetch_relay(
     client: httpx.Client, twiml_url: str, call_sid: str, call: dict, auth_token: str
 ) -> ET.Element:
     form = {
-        "AccountSid": "AC" + "0" * 32,
+        "AccountSid": ACCOUNT_SID,
         "CallSid": call_sid,
         "CallStatus": "in-progress",
         "Direction": "outbound-api",
@@ -98,6 +99,22 @@ def open_relay(relay: ET.Element, auth_token: str) -> ClientConnection:
     url = relay.attrib["url"]
     signature = RequestValidator(auth_token).compute_signature(url, {})
     return connect(url, additional_headers={"X-Twilio-Signature": signature}, open_timeout=10, max_size=None)
+
+
+def setup_frame(call_sid: str, call: dict, relay: ET.Element) -> dict:
+    """The `setup` message ConversationRelay sends first, with the TwiML's <Parameter>s."""
+    return {
+        "type": "setup",
+        "sessionId": "VX" + uuid.uuid4().hex,
+        "accountSid": ACCOUNT_SID,
+        "callSid": call_sid,
+        "from": call.get("from", "+12125550100"),
+        "to": call.get("to", "+12125550123"),
+        "direction": "outbound-api",
+        "callType": "PSTN",
+        "callStatus": "IN-PROGRESS",
+        "customParameters": {p.attrib["name"]: p.attrib["value"] for p in relay.findall("Parameter")},
+    }
 
 
 def _frames(ws: ClientConnection) -> Iterator[dict]:
@@ -200,20 +217,8 @@ def simulate(
     if echo:
         print(f"call {result.tracking_id} ({relay.attrib.get('language')}, {relay.attrib.get('voice')})")
         print(f"  agent:  {result.greeting}")
-    custom = {p.attrib["name"]: p.attrib["value"] for p in relay.findall("Parameter")}
     with open_relay(relay, auth_token) as ws:
-        setup = {
-            "type": "setup",
-            "sessionId": "VX" + uuid.uuid4().hex,
-            "accountSid": "AC" + "0" * 32,
-            "callSid": call_sid,
-            "from": call.get("from", "+12125550100"),
-            "to": call.get("to", "+12125550123"),
-            "direction": "outbound-api",
-            "callType": "PSTN",
-            "callStatus": "IN-PROGRESS",
-            "customParameters": custom,
-        }
+        setup = setup_frame(call_sid, call, relay)
         ws.send(json.dumps(setup))
         for step in turns if turns is not None else iter(call.get("turns", [])):
             turn = play_turn(ws, step, echo)

@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ..chunking import coalesce
 from ..relay import protocol
 
@@ -28,10 +26,8 @@ def post(client: Any, connection_id: str, message: dict[str, Any]) -> None:
     """Posts one frame; raises ConnectionGone when the connection no longer exists."""
     try:
         client.post_to_connection(ConnectionId=connection_id, Data=protocol.dumps(message))
-    except client.exceptions.GoneException as error:  # a ClientError subclass: catch it first
+    except client.exceptions.GoneException as error:  # a ClientError subclass; other errors propagate
         raise ConnectionGone(connection_id) from error
-    except ClientError:
-        raise
 
 
 class StreamingSender:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import openai
+from openai.types.chat import ChatCompletionChunk
 
 from .azure_endpoint import AzureTarget
 from .base import DEFAULT_OPENAI_MODEL, OPENAI_BASE_URL, Message, ProviderTimeouts, ScriptContext
@@ -128,13 +129,24 @@ class OpenAIChatProvider:
         temperature: float,
         context: ScriptContext | None = None,
     ) -> ChatDeltaStream:
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+        }
+
         async def open_stream() -> openai.AsyncStream[Any]:
-            return await self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                max_tokens=max_tokens,
-                temperature=temperature,
+            # The client's documented way to send a body as it is. chat.completions.create() first runs
+            # a type-driven transform over every message: about 0.14 ms a message on the hot path (4 ms
+            # for a 30-message call), for messages that are already plain JSON.
+            return await self._client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=ChatCompletionChunk,
                 stream=True,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
 
         return ChatDeltaStream(open_stream)

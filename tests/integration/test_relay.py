@@ -223,7 +223,7 @@ def test_a_failure_inside_a_turn_becomes_the_holding_phrase(relay, store, connec
     def broken(*_args, **_kwargs):
         raise RuntimeError("DynamoDB is having a day")
 
-    monkeypatch.setattr(store, "get_session", broken)
+    monkeypatch.setattr(store, "claim_turn", broken)
     assert relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json")) is None
     assert connections.frames == [
         {"type": "text", "token": "One moment, please.", "last": True, "interruptible": True}
@@ -477,7 +477,7 @@ def test_a_failed_turn_counts_an_error_under_its_call(store, connections, emf, m
     def broken(*_args, **_kwargs):
         raise RuntimeError("DynamoDB is having a day")
 
-    monkeypatch.setattr(store, "get_session", broken)
+    monkeypatch.setattr(store, "claim_turn", broken)
     before_ms = int(time.time() * 1000)
     relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
     assert connections.texts() == "One moment, please."
@@ -553,3 +553,53 @@ def test_words_after_the_call_ended_start_no_turn(relay, store, connections, tab
     assert len(connections.frames) == frames_at_end
     active = table.get_item(Key={"pk": f"CALL#{TRACKING}", "sk": "ACTIVE"})["Item"]
     assert active["done"] is True  # a later frame would not wait for a turn that never ran
+
+
+class CountingStore(CallsStore):
+    """The calls store, counting conversation-state reads."""
+
+    def __init__(self, table) -> None:
+        super().__init__(table)
+        self.state_reads = 0
+
+    def load_state(self, tracking_id):
+        self.state_reads += 1
+        return super().load_state(tracking_id)
+
+
+def test_a_warm_environment_reuses_the_state_it_saved_unless_another_saved_since(table, connections):
+    store = CountingStore(table)
+    here, elsewhere = (
+        Relay(
+            store=store,
+            connections=connections,
+            chain=FailoverChain([]),
+            auth_token=lambda: TOKEN,
+            websocket_url=WSS,
+            logger=Logger(service="relay-test"),
+        )
+        for _ in range(2)
+    )
+    connected(here, store)
+    elsewhere.on_message(load(ROOT / "events" / "websocket" / "default--setup.json"))
+
+    def say(relay, words: str) -> None:
+        assert relay.on_message(frame({"type": "prompt", "voicePrompt": words, "last": True})) is not None
+
+    say(here, "Hmm, let me think about it.")
+    reads = store.state_reads
+    say(here, "Sorry, what was that about?")  # the previous turn saved here: no read
+    assert store.state_reads == reads
+    say(elsewhere, "Could you say that once more?")  # another environment: it reads
+    assert store.state_reads == reads + 1
+    say(here, "Thank you, that helps.")  # `here` holds a copy older than what `elsewhere` saved: it reads
+    assert store.state_reads == reads + 2
+    state, version = store.load_state(TRACKING)
+    users = [m["content"] for m in state["history"] if m["role"] == "user"]
+    assert users[-4:] == [
+        "Hmm, let me think about it.",
+        "Sorry, what was that about?",
+        "Could you say that once more?",
+        "Thank you, that helps.",
+    ]
+    assert version == 4

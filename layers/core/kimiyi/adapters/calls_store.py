@@ -152,13 +152,19 @@ class CallsStore:
             raise
         return old or None
 
-    def finish_turn(self, tracking_id: str, turn_id: str) -> None:
+    def finish_turn(self, tracking_id: str, turn_id: str, state_version: int | None = None) -> None:
+        """Marks the turn done and notes the state version it left (None: not known, e.g. its save
+        lost a race), so the next turn can tell whether a copy of that state it already has is current."""
+        values: dict[str, Any] = {":done": True, ":turn": turn_id}
+        update = "SET done = :done REMOVE stateVersion"
+        if state_version is not None:
+            update, values[":version"] = "SET done = :done, stateVersion = :version", state_version
         try:
             self._table.update_item(
                 Key={"pk": f"CALL#{tracking_id}", "sk": "ACTIVE"},
-                UpdateExpression="SET done = :done",
+                UpdateExpression=update,
                 ConditionExpression="turnId = :turn",
-                ExpressionAttributeValues={":done": True, ":turn": turn_id},
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":

@@ -74,6 +74,14 @@ class _Every:
         return self._answer
 
 
+def _remember(memory: dict, key: str, value: object) -> None:
+    """Keeps at most KNOWN_CALLS entries, dropping the oldest first."""
+    memory.pop(key, None)
+    if len(memory) >= KNOWN_CALLS:
+        memory.pop(next(iter(memory)))
+    memory[key] = value
+
+
 @lru_cache(maxsize=64)
 def _parse(snapshot: str) -> Workflow:
     import json
@@ -103,6 +111,9 @@ class Relay:
         self.log = logger
         self.clock = clock
         self._known_calls: dict[str, tuple[Connection, dict]] = {}
+        # The state each call's last turn here saved, with its version: when the next turn of the call
+        # lands here too and the turn claim shows nobody saved since, the state read is skipped.
+        self._saved_states: dict[str, tuple[int, CallState]] = {}
         self.cache = cache
         self.metrics = metrics
 
@@ -127,6 +138,7 @@ class Relay:
         self._known_calls.pop(event["requestContext"]["connectionId"], None)
         connection = self.store.unmap_connection(event["requestContext"]["connectionId"])
         if connection:
+            self._saved_states.pop(connection.tracking_id, None)
             self.log.info("ConversationRelay disconnected", extra={"trackingId": connection.tracking_id})
 
     # ------------------------------------------------------------------ $default
@@ -150,6 +162,7 @@ class Relay:
         match message:
             case protocol.Setup():
                 self.store.bind_call(connection_id, message.call_sid)
+                self._call_of(connection_id)  # read the call and its session now, not on the first turn
                 self.log.info(
                     "setup",
                     extra={
@@ -190,10 +203,21 @@ class Relay:
         connection = self.store.connection(connection_id)
         session = self.store.get_session(connection.tracking_id) if connection else None
         if connection and session:
-            if len(self._known_calls) >= KNOWN_CALLS:
-                self._known_calls.pop(next(iter(self._known_calls)))
-            self._known_calls[connection_id] = (connection, session)
+            _remember(self._known_calls, connection_id, (connection, session))
         return connection, session
+
+    def _state_for_turn(self, tracking_id: str, replaced: dict | None) -> tuple[CallState | None, int]:
+        """The state this turn starts from, and its version."""
+        if replaced and not replaced.get("done"):
+            # The caller spoke while the previous turn was still talking: it sees it is no longer the
+            # call's turn, stops, and saves what was said; this turn goes on from that state.
+            stored, version = self._state_after(tracking_id)
+            return (CallState.from_dict(stored) if stored else None), version
+        kept = self._saved_states.get(tracking_id)
+        if replaced and kept and replaced.get("stateVersion") == kept[0]:
+            return kept[1], kept[0]  # saved here by the previous turn, and nobody saved since
+        stored, version = self.store.load_state(tracking_id)
+        return (CallState.from_dict(stored) if stored else None), version
 
     def _turn(self, connection_id: str, turn: TurnInput, received: float) -> TurnReport | None:
         received_ms = int(time.time() * 1000)
@@ -216,14 +240,10 @@ class Relay:
         except DuplicateTurn:
             self.log.warning("dropped a frame that repeats the turn just started")
             return None
-        stored, version = self.store.load_state(tracking_id)
-        if replaced and not replaced.get("done"):
-            # The caller spoke while the previous turn was still talking: it sees it is no longer the
-            # call's turn, stops, and saves what was said; this turn goes on from that state.
-            stored, version = self._state_after(tracking_id, version)
-        state = CallState.from_dict(stored) if stored else opening(workflow, session.get("variables"))[1]
+        known, version = self._state_for_turn(tracking_id, replaced)
+        state = known or opening(workflow, session.get("variables"))[1]
         if state.ended:  # words after the goodbye: nothing to say, and no turn left open
-            self.store.finish_turn(tracking_id, turn_id)
+            self.store.finish_turn(tracking_id, turn_id, version)
             return None
         cancelled = _Every(
             CANCEL_CHECK_S, lambda: self._superseded(tracking_id, turn_id, received_ms), self.clock
@@ -266,8 +286,8 @@ class Relay:
             if outcome.transfer_to:
                 handoff["transferTo"] = outcome.transfer_to
             self._send(connection_id, protocol.end(handoff))
-        self._save(tracking_id, outcome.state, version, received_ms)
-        self.store.finish_turn(tracking_id, turn_id)
+        saved = self._save(tracking_id, outcome.state, version, received_ms)
+        self.store.finish_turn(tracking_id, turn_id, saved)
         latency = (sender.first_sent_at - received) * 1000 if sender and sender.first_sent_at else None
         report = TurnReport(
             connection.tracking_id,
@@ -324,25 +344,31 @@ class Relay:
         active, interrupted_at = self.store.turn_signals(tracking_id)
         return active != turn_id or (interrupted_at is not None and interrupted_at >= received_ms)
 
-    def _state_after(self, tracking_id: str, version: int) -> tuple[dict | None, int]:
+    def _state_after(self, tracking_id: str) -> tuple[dict | None, int]:
         """Waits (bounded) for the replaced turn to save, and returns the state it saved."""
         deadline = self.clock() + SUPERSEDE_WAIT_S
         stored, current = self.store.load_state(tracking_id)
-        while current == version and self.clock() < deadline:
+        before = current
+        while current == before and self.clock() < deadline:
             time.sleep(0.02)
             stored, current = self.store.load_state(tracking_id)
         return stored, current
 
-    def _save(self, tracking_id: str, state: CallState, version: int, received_ms: int) -> None:
+    def _save(self, tracking_id: str, state: CallState, version: int, received_ms: int) -> int | None:
+        """Saves the turn's state; returns its new version, or None when another turn saved first."""
         pending = self.store.take_interrupt(tracking_id)
         if pending:
             heard, at_ms = pending
             # An interrupt that arrived during this turn cut this reply; an earlier one, the reply before.
             state = apply_interrupt(state, heard, replies_back=0 if at_ms >= received_ms else 1)
         try:
-            self.store.save_state(tracking_id, state.to_dict(), version)
+            saved = self.store.save_state(tracking_id, state.to_dict(), version)
         except ConflictError:
             self.log.warning("another turn saved this call's state first; this turn's state is dropped")
+            self._saved_states.pop(tracking_id, None)
+            return None
+        _remember(self._saved_states, tracking_id, (saved, state))
+        return saved
 
     def _send(self, connection_id: str, message: dict) -> bool:
         try:

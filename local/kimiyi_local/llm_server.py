@@ -36,8 +36,8 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -119,6 +119,22 @@ def reply_for(messages: list[dict[str, Any]]) -> str:
     return f"You said: {said.rstrip('.!? ')}. How else can I help?"
 
 
+STREAM_TIMINGS_KEPT = 20_000
+
+
+@dataclass
+class StreamTiming:
+    """One streamed request as this server saw it, on time.perf_counter: when the request had arrived
+    (its headers read) and when each content token was written. A benchmark in the same process can
+    then subtract exactly the time the LLM took. `system` and `messages` (the first message's text and
+    the message count) tell which turn sent it."""
+
+    system: str
+    messages: int
+    arrived: float
+    tokens: list[float] = field(default_factory=list)
+
+
 class LocalLLMServer:
     """The server on 127.0.0.1 (port 0: a free port) in a background thread."""
 
@@ -132,6 +148,7 @@ class LocalLLMServer:
         self._lock = threading.Lock()
         self._stats: Counter[str] = Counter()
         self.last_request: dict[str, Any] = {}
+        self._streams: deque[StreamTiming] = deque(maxlen=STREAM_TIMINGS_KEPT)
         self.stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -216,7 +233,17 @@ class LocalLLMServer:
     def reset_stats(self) -> None:
         with self._lock:
             self._stats.clear()
+            self._streams.clear()
             self.last_request = {}
+
+    def note_stream(self, timing: StreamTiming) -> None:
+        with self._lock:
+            self._streams.append(timing)
+
+    def stream_timings(self) -> list[StreamTiming]:
+        """The latest streamed requests' timings (see StreamTiming), oldest first."""
+        with self._lock:
+            return list(self._streams)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -271,6 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, "not found", "not_found")
 
     def do_POST(self) -> None:
+        self._arrived = time.perf_counter()
         url = urlsplit(self.path)
         try:
             body = self._read_json()
@@ -373,9 +401,14 @@ class _Handler(BaseHTTPRequestHandler):
         model = deployment or body.get("model") or behaviour.model
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._stream(
-                behaviour, mode, tokens, finish_reason, model, azure, include_usage, len(body["messages"])
+            first = body["messages"][0] if body["messages"] else {}
+            timing = StreamTiming(
+                str(first.get("content", "")) if isinstance(first, dict) else "",
+                len(body["messages"]),
+                self._arrived,
             )
+            self.app.note_stream(timing)
+            self._stream(behaviour, mode, tokens, finish_reason, model, azure, include_usage, timing)
         else:
             self._complete(behaviour, mode, tokens, finish_reason, model, len(body["messages"]))
 
@@ -388,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
         model: str,
         azure: bool,
         include_usage: bool,
-        message_count: int,
+        timing: StreamTiming,
     ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -433,6 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
             if index:
                 self._sleep_ms(behaviour.token_ms)
             self._event(chunk({"content": token}))
+            timing.tokens.append(time.perf_counter())
         if failing:
             self._fail_mid_stream(behaviour, mode)
             return
@@ -440,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
         if include_usage:
             usage = chunk({})
             usage["choices"] = []
-            usage["usage"] = _usage(message_count, len(tokens))
+            usage["usage"] = _usage(timing.messages, len(tokens))
             self._event(usage)
         self.app.count("completed")  # before the last write: a client that has the whole body sees the count
         self._write_chunk(b"data: [DONE]\n\n")

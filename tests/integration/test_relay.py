@@ -603,3 +603,102 @@ def test_a_warm_environment_reuses_the_state_it_saved_unless_another_saved_since
         "Thank you, that helps.",
     ]
     assert version == 4
+
+
+class RecordingProvider(QuickProvider):
+    """A live LLM that keeps every reply request (not the one-number edge verdicts) and its stream."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.replies: list[dict] = []
+
+    def stream(self, messages, **options):
+        tokens = super().stream(messages, **options)
+        if options.get("max_tokens") != 3:
+            self.replies.append({"at": time.perf_counter(), "messages": messages, "tokens": tokens})
+        return tokens
+
+
+class SlowClaimStore(CountingStore):
+    """A calls store whose turn claim takes 200 ms."""
+
+    def __init__(self, table) -> None:
+        super().__init__(table)
+        self.claims_returned: list[float] = []
+
+    def claim_turn(self, *args, **kwargs):
+        time.sleep(0.2)
+        try:
+            return super().claim_turn(*args, **kwargs)
+        finally:
+            self.claims_returned.append(time.perf_counter())
+
+
+def recording_relay(store, connections, provider) -> Relay:
+    return Relay(
+        store=store,
+        connections=connections,
+        chain=FailoverChain([provider], first_token_timeout_s=5),
+        auth_token=lambda: TOKEN,
+        websocket_url=WSS,
+        logger=Logger(service="relay-test"),
+    )
+
+
+def say(relay, words: str):
+    return relay.on_message(frame({"type": "prompt", "voicePrompt": words, "last": True}))
+
+
+def users_in(messages) -> list[str]:
+    return [m["content"] for m in messages if m["role"] == "user"]
+
+
+def test_the_llm_request_leaves_before_the_turn_claim_returns(table, connections):
+    store, llm = SlowClaimStore(table), RecordingProvider()
+    relay = recording_relay(store, connections, llm)
+    connected(relay, store)
+    say(relay, "Hmm, let me think about it.")  # the first turn goes on from the opening state
+    report = say(relay, "Sorry, what was that about?")  # the next from the state the first saved
+    assert [
+        reply["at"] < claimed for reply, claimed in zip(llm.replies, store.claims_returned, strict=True)
+    ] == [True] * 2
+    assert len(llm.replies) == 2 and report.outcome.reply == "We are on Main Street."
+    assert store.state_reads == 0
+    assert users_in(llm.replies[1]["messages"])[-2:] == [
+        "Hmm, let me think about it.",
+        "Sorry, what was that about?",
+    ]
+
+
+def test_a_turn_started_on_an_outdated_state_is_abandoned_and_started_again(table, connections):
+    store, llm = CountingStore(table), RecordingProvider()
+    here, elsewhere = (recording_relay(store, connections, llm) for _ in range(2))
+    connected(here, store)
+    elsewhere.on_message(load(ROOT / "events" / "websocket" / "default--setup.json"))
+    say(here, "Hmm, let me think about it.")
+    say(elsewhere, "Sorry, what was that about?")
+    replies_before = sum(1 for f in connections.frames if f["type"] == "text" and f["last"])
+    asked = len(llm.replies)
+    report = say(here, "Could you say that once more?")
+    guessed, fresh = llm.replies[asked:]
+    assert guessed["tokens"]._closed.is_set()  # the stream on the outdated state was abandoned
+    assert "Sorry, what was that about?" not in users_in(guessed["messages"])
+    assert users_in(fresh["messages"])[-2:] == [
+        "Sorry, what was that about?",
+        "Could you say that once more?",
+    ]
+    assert sum(1 for f in connections.frames if f["type"] == "text" and f["last"]) == replies_before + 1
+    assert report.outcome.reply == "We are on Main Street."
+
+
+def test_a_repeated_frame_abandons_the_turn_it_started_on_the_saved_state(table, connections):
+    store, llm = CountingStore(table), RecordingProvider()
+    relay = recording_relay(store, connections, llm)
+    connected(relay, store)
+    say(relay, "Hmm, let me think about it.")
+    say(relay, "Sorry, what was that about?")
+    frames = len(connections.frames)
+    assert say(relay, "Sorry, what was that about?") is None  # the same frame again, within the window
+    assert llm.replies[-1]["tokens"]._closed.is_set()
+    assert len(connections.frames) == frames

@@ -8,9 +8,11 @@ a turn was under way, the caller hears the language's holding phrase instead of 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -114,6 +116,7 @@ class Relay:
         # The state each call's last turn here saved, with its version: when the next turn of the call
         # lands here too and the turn claim shows nobody saved since, the state read is skipped.
         self._saved_states: dict[str, tuple[int, CallState]] = {}
+        self._claims = ThreadPoolExecutor(max_workers=4, thread_name_prefix="relay-claim")
         self.cache = cache
         self.metrics = metrics
 
@@ -206,18 +209,23 @@ class Relay:
             _remember(self._known_calls, connection_id, (connection, session))
         return connection, session
 
-    def _state_for_turn(self, tracking_id: str, replaced: dict | None) -> tuple[CallState | None, int]:
-        """The state this turn starts from, and its version."""
+    def _state_for_turn(
+        self, tracking_id: str, replaced: dict | None, guess: tuple[int, CallState]
+    ) -> tuple[int, CallState | None]:
+        """The state this turn starts from and its version: `guess` (what this environment saved last,
+        or the opening state) when the turn claim shows it is current, else what the store holds
+        (None: nothing yet)."""
         if replaced and not replaced.get("done"):
             # The caller spoke while the previous turn was still talking: it sees it is no longer the
             # call's turn, stops, and saves what was said; this turn goes on from that state.
             stored, version = self._state_after(tracking_id)
-            return (CallState.from_dict(stored) if stored else None), version
-        kept = self._saved_states.get(tracking_id)
-        if replaced and kept and replaced.get("stateVersion") == kept[0]:
-            return kept[1], kept[0]  # saved here by the previous turn, and nobody saved since
-        stored, version = self.store.load_state(tracking_id)
-        return (CallState.from_dict(stored) if stored else None), version
+        elif replaced is None and guess[0] == 0:
+            return guess  # the call's first turn: relay turns always claim first, so nothing was saved
+        elif replaced and replaced.get("stateVersion") == guess[0]:
+            return guess  # saved here by the previous turn, and nobody saved since
+        else:
+            stored, version = self.store.load_state(tracking_id)
+        return version, (CallState.from_dict(stored) if stored else None)
 
     def _turn(self, connection_id: str, turn: TurnInput, received: float) -> TurnReport | None:
         received_ms = int(time.time() * 1000)
@@ -233,34 +241,54 @@ class Relay:
         workflow = _parse(session["workflow"])
         turn_id = uuid.uuid4().hex
         words = hashlib.sha256((turn.caller_words() or "").encode()).hexdigest()[:16]
-        try:
-            replaced = self.store.claim_turn(
-                tracking_id, turn_id, words, duplicate_window_ms=DUPLICATE_WINDOW_MS
+        claim = self._claims.submit(
+            self.store.claim_turn, tracking_id, turn_id, words, duplicate_window_ms=DUPLICATE_WINDOW_MS
+        )
+        cancelled = _Every(
+            CANCEL_CHECK_S,
+            lambda: claim.done() and self._superseded(tracking_id, turn_id, received_ms),
+            self.clock,
+        )
+
+        def start(state: CallState) -> Iterator[Say | SwitchLanguage | SendDigits | TurnOutcome]:
+            return run_turn(
+                workflow,
+                state,
+                turn,
+                self.chain,
+                received_at=received,
+                clock=self.clock,
+                cancelled=cancelled,
+                cache=self.cache,
             )
-        except DuplicateTurn:
-            self.log.warning("dropped a frame that repeats the turn just started")
-            return None
-        known, version = self._state_for_turn(tracking_id, replaced)
-        state = known or opening(workflow, session.get("variables"))[1]
+
+        # While the claim is in flight, the turn already runs on the state this environment saved last
+        # (the LLM request leaves at once); nothing it yields is acted on until the claim confirms that
+        # state, else it is abandoned and the turn starts again from the state the claim points to.
+        guess = self._saved_states.get(tracking_id) or (0, opening(workflow, session.get("variables"))[1])
+        early = None if guess[1].ended else start(guess[1])
+        first = next(early) if early else None
+        try:
+            replaced = claim.result()
+            version, state = self._state_for_turn(tracking_id, replaced, guess)
+        except BaseException as error:
+            if early:
+                early.close()
+            if isinstance(error, DuplicateTurn):
+                self.log.warning("dropped a frame that repeats the turn just started")
+                return None
+            raise
+        if early and state is not guess[1]:
+            early.close()
+            early = None
+        state = state or opening(workflow, session.get("variables"))[1]
         if state.ended:  # words after the goodbye: nothing to say, and no turn left open
             self.store.finish_turn(tracking_id, turn_id, version)
             return None
-        cancelled = _Every(
-            CANCEL_CHECK_S, lambda: self._superseded(tracking_id, turn_id, received_ms), self.clock
-        )
+        steps = itertools.chain([first], early) if early else start(state)
 
         sender: StreamingSender | None = None
         outcome: TurnOutcome | None = None
-        steps = run_turn(
-            workflow,
-            state,
-            turn,
-            self.chain,
-            received_at=received,
-            clock=self.clock,
-            cancelled=cancelled,
-            cache=self.cache,
-        )
         for step in steps:
             if isinstance(step, Say):
                 sender = sender or StreamingSender(self.connections, connection_id, language=None)

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from kimiyi.llm.tokens import split_into_tokens  # noqa: E402
 from kimiyi.relay.service import TurnReport  # noqa: E402
 from kimiyi.settings import Settings as KimiyiSettings  # noqa: E402
 from kimiyi_local import simulator  # noqa: E402
-from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
+from kimiyi_local.llm_server import LocalLLMServer, StreamTiming  # noqa: E402
 from kimiyi_local.runtime import load_handler  # noqa: E402
 from kimiyi_local.stack import LocalStack  # noqa: E402
 from kimiyi_local.template import REGION, FunctionSpec  # noqa: E402
@@ -70,6 +71,11 @@ UTTERANCES = (
     "Do you sell gift cards?",
 )
 GOODBYE = "Thanks, goodbye."
+# Common phrases: while a caller has said only such words, the turn is context-free and its reply is
+# cached (kimiyi.cache.policy); every call after the first is answered from the cache.
+CACHE_PHRASES = ("Hello?", "Who is this?", "Who am I speaking to?")
+CACHE_SHOP = "Shop cached"  # one shop for every cache call: the variables are part of the cache key
+SETUP_PAUSE_S = 0.3  # a caller hears the welcome greeting before speaking; setup is handled meanwhile
 RECV_TIMEOUT_S = 10.0  # per turn: no turn here should take more than a second
 RECORD_TIMEOUT_S = 10.0  # waiting for the server's record of a turn
 
@@ -77,7 +83,8 @@ RECORD_TIMEOUT_S = 10.0  # waiting for the server's record of a turn
 # edge, so a caller turn is exactly one streamed LLM reply.
 BENCH_WORKFLOW = {
     "workflowId": "bench-relay-turns",
-    "globalPrompt": "You are the phone assistant of a small shop. Keep every reply short.",
+    # {{shop}} differs per call, so the LLM server's record of a request names the call that sent it.
+    "globalPrompt": "You are the phone assistant of {{shop}}, a small shop. Keep every reply short.",
     "nodes": [
         {
             "id": "talk",
@@ -118,6 +125,8 @@ class Settings:
     token_ms: float
     quiet_ms: float
     reply: str
+    parallel: int
+    cache_calls: int
 
 
 # --- the server side: the real handler, recorded --------------------------------------------------------
@@ -255,15 +264,21 @@ class ClientTurn:
         return (self.frames[0][0] - self.sent) * 1000
 
 
+def shop_name(index: int) -> str:
+    return f"Shop {index:04d}"
+
+
 @contextmanager
-def open_call(client: httpx.Client, base_url: str) -> Iterator[tuple[str, ClientConnection]]:
+def open_call(client: httpx.Client, base_url: str, shop: str) -> Iterator[tuple[str, ClientConnection]]:
     """Stages a call, fetches its TwiML and opens the relay socket as Twilio does; sends `setup`."""
-    staged = simulator.stage_call(client, base_url, API_KEY, BENCH_WORKFLOW, CALL)
+    call = {**CALL, "variables": {"shop": shop}}
+    staged = simulator.stage_call(client, base_url, API_KEY, BENCH_WORKFLOW, call)
     call_sid = "CA" + uuid.uuid4().hex
-    relay = simulator.fetch_relay(client, staged["twimlUrl"], call_sid, CALL, AUTH_TOKEN)
-    setup = simulator.setup_frame(call_sid, CALL, relay)
+    relay = simulator.fetch_relay(client, staged["twimlUrl"], call_sid, call, AUTH_TOKEN)
+    setup = simulator.setup_frame(call_sid, call, relay)
     with simulator.open_relay(relay, AUTH_TOKEN) as ws:
         ws.send(json.dumps(setup))
+        time.sleep(SETUP_PAUSE_S)
         yield staged["trackingId"], ws
 
 
@@ -312,6 +327,7 @@ def say_goodbye(ws: ClientConnection) -> None:
 @dataclass
 class PlayedCall:
     tracking_id: str
+    shop: str
     barge_in: bool
     reply: str  # what the LLM server streams for every turn
     turns: list[ClientTurn]
@@ -326,14 +342,17 @@ def play_call(
     store: CallsStore,
     turns: int,
     *,
+    shop: str,
     reply: str,
     barge_in: bool,
     quiet_s: float,
+    utterances: tuple[str, ...] = UTTERANCES,
 ) -> PlayedCall:
-    with open_call(client, base_url) as (tracking_id, ws):
-        played = PlayedCall(tracking_id, barge_in, reply, [], [])
+    with open_call(client, base_url, shop) as (tracking_id, ws):
+        played = PlayedCall(tracking_id, shop, barge_in, reply, [], [])
         for index in range(turns):
-            turn = stream_turn(ws, UTTERANCES[index % len(UTTERANCES)], barge_in=barge_in, quiet_s=quiet_s)
+            words = utterances[index % len(utterances)]
+            turn = stream_turn(ws, words, barge_in=barge_in, quiet_s=quiet_s)
             played.turns.append(turn)
             recorder.wait_for_turns(tracking_id, index + 1)
             if barge_in:
@@ -387,19 +406,41 @@ def check_streamed(call: PlayedCall, index: int, invocation: Invocation) -> Turn
     return report
 
 
-def streaming_samples(calls: list[PlayedCall], settings: Settings) -> dict[str, list[float]]:
+def streams_of(call: PlayedCall, timings: list[StreamTiming]) -> list[StreamTiming]:
+    """The LLM server's records of the call's reply requests, in order (the shop names the call)."""
+    marker = f"assistant of {call.shop},"
+    return sorted((t for t in timings if marker in t.system), key=lambda t: t.arrived)
+
+
+def streaming_samples(
+    calls: list[PlayedCall], settings: Settings, timings: list[StreamTiming]
+) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
 
     def add(name: str, value: float) -> None:
         samples.setdefault(name, []).append(value)
 
     for call in calls:
+        streams = streams_of(call, timings)
+        if len(streams) != len(call.server):
+            raise BenchError(
+                f"call {call.tracking_id}: {len(streams)} LLM requests for {len(call.server)} turns"
+            )
         for index, invocation in enumerate(call.server):
             report = check_streamed(call, index, invocation)
             assert report.outcome is not None and report.latency_ms is not None
             marks = report.outcome.marks.as_ms()
             k = clause_ends(report.outcome.reply)[0]
             turn = call.turns[index]
+            stream = streams[index]
+            # The LLM's own time, as the server saw it: request in -> the token that completes the clause.
+            llm_ms = (stream.tokens[k - 1] - stream.arrived) * 1000
+            add("llm_first_clause", llm_ms)
+            add("server_minus_llm", report.latency_ms - llm_ms)
+            add("received_to_llm_arrived", (stream.arrived - invocation.started) * 1000)
+            add(
+                "llm_clause_to_posted", report.latency_ms - (stream.tokens[k - 1] - invocation.started) * 1000
+            )
             add("server_first_frame", report.latency_ms)
             add("server_minus_first_token", report.latency_ms - settings.first_token_ms)
             add(
@@ -413,6 +454,25 @@ def streaming_samples(calls: list[PlayedCall], settings: Settings) -> dict[str, 
             add("frames", report.frames)
             add("tokens", len(split_into_tokens(report.outcome.reply)))
             add("empty_closing_frames", sum(1 for _, token, last in turn.frames if last and not token))
+    return samples
+
+
+def cache_samples(calls: list[PlayedCall]) -> dict[str, list[float]]:
+    """Turn latency of the cache calls: the first call's turns ask the LLM and fill the cache, every
+    later call's turns must be hits."""
+    samples: dict[str, list[float]] = {"hit": [], "miss": []}
+    for number, call in enumerate(calls):
+        for index, invocation in enumerate(call.server):
+            report = invocation.report
+            where = f"cache call {number + 1}, turn {index + 1}"
+            if report is None or report.outcome is None or report.latency_ms is None:
+                raise BenchError(f"{where}: no reply was sent ({report})")
+            hit = bool(report.outcome.cache_hit)
+            if hit != (number > 0):
+                raise BenchError(f"{where}: expected a {'hit' if number else 'miss'}, got {report.outcome}")
+            if report.outcome.reply != call.reply:
+                raise BenchError(f"{where}: the reply was {report.outcome.reply!r}")
+            samples["hit" if hit else "miss"].append(report.latency_ms)
     return samples
 
 
@@ -460,8 +520,12 @@ STREAMING_ROWS = {
     "server_first_frame": "server: received -> first text frame posted",
     "server_minus_first_token": "  minus the {f:g} ms first-token time",
     "server_minus_waits": "  minus first token and {k1} token gaps to 1st clause",
-    "received_to_llm_request": "  of which received -> LLM request",
-    "first_chunk_to_posted": "  of which 1st clause ready -> post returned",
+    "llm_first_clause": "LLM server: request in -> 1st clause's last token out",
+    "server_minus_llm": "overhead: server latency minus that LLM time",
+    "received_to_llm_arrived": "  of which received -> request at the LLM server",
+    "llm_clause_to_posted": "  of which clause token out -> post returned",
+    "received_to_llm_request": "relay: received -> LLM request made",
+    "first_chunk_to_posted": "relay: 1st clause ready -> post returned",
     "client_first_text": "client: prompt sent -> first text frame received",
     "client_minus_server": "  client minus server (socket + local API GW)",
 }
@@ -489,6 +553,12 @@ def streaming_table(summaries: dict[str, dict], settings: Settings, k: int) -> s
     ]
     n = int(summaries["server_first_frame"]["n"])
     return format_table([f"turn latency, {n} turns (ms)", "p50", "p95", "p99", "max"], rows)
+
+
+def cache_table(summaries: dict[str, dict]) -> str:
+    labels = {"hit": "cache hit: received -> reply posted", "miss": "first call (LLM): received -> 1st frame"}
+    rows = [[labels[name], s["n"], s["p50"], s["p95"], s["p99"], s["max"]] for name, s in summaries.items()]
+    return format_table(["turn latency (ms)", "n", "p50", "p95", "p99", "max"], rows)
 
 
 def frames_table(summaries: dict[str, dict]) -> str:
@@ -582,10 +652,16 @@ def parse_args(argv: list[str] | None) -> Settings:
         "--quiet-ms", type=float, default=1000.0, help="after a barge-in, silence that ends the turn"
     )
     parser.add_argument("--reply", default=DEFAULT_REPLY, help="what the LLM server streams every turn")
+    parser.add_argument("--parallel", type=int, default=1, help="measured calls at a time (default 1)")
+    parser.add_argument(
+        "--cache-calls", type=int, default=20, help="calls of common phrases; the first fills the cache"
+    )
     args = parser.parse_args(argv)
-    for name in ("calls", "turns_per_call", "barge_in_calls", "barge_in_turns_per_call"):
+    for name in ("calls", "turns_per_call", "barge_in_calls", "barge_in_turns_per_call", "parallel"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.cache_calls == 1 or args.cache_calls < 0:
+        parser.error("--cache-calls must be 0 or at least 2 (the first call fills the cache)")
     if args.warmup_turns < 0 or args.first_token_ms < 0 or args.token_ms < 0 or args.quiet_ms <= 0:
         parser.error("--warmup-turns, --first-token-ms and --token-ms must be >= 0, --quiet-ms > 0")
     if args.reply != args.reply.strip() or len(clause_ends(args.reply)) < 2:
@@ -602,6 +678,8 @@ def parse_args(argv: list[str] | None) -> Settings:
         args.token_ms,
         args.quiet_ms,
         args.reply,
+        args.parallel,
+        args.cache_calls,
     )
 
 
@@ -611,7 +689,16 @@ def calls_store(stack: LocalStack) -> CallsStore:
     return CallsStore(dynamodb.Table(KimiyiSettings().tables.calls))
 
 
-def run(settings: Settings) -> tuple[list[PlayedCall], list[PlayedCall], RelayRecorder]:
+@dataclass
+class Played:
+    streaming: list[PlayedCall]
+    barge_in: list[PlayedCall]
+    cached: list[PlayedCall]
+    recorder: RelayRecorder
+    timings: list[StreamTiming]
+
+
+def run(settings: Settings) -> Played:
     recorder = RelayRecorder()
     timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
     with LocalLLMServer(reply=settings.reply, **timing) as llm:
@@ -619,6 +706,7 @@ def run(settings: Settings) -> tuple[list[PlayedCall], list[PlayedCall], RelayRe
         os.environ.update({"LLM_BASE_URL": llm.openai_base_url, "LLM_MODEL": "local-fake"})
         os.environ.update({"LLM_API_KEY": "local", "LLM_PROVIDER_ORDER": "compatible,scripted"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # one JSON log line per turn would bury the tables
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the EMF blobs would too (not the records)
         stack = LocalStack(port=0, function_overrides={RELAY_FUNCTION: recorder})
         stack.start()
         try:
@@ -627,40 +715,56 @@ def run(settings: Settings) -> tuple[list[PlayedCall], list[PlayedCall], RelayRe
             store = calls_store(stack)
             with httpx.Client(timeout=RECV_TIMEOUT_S) as client:
 
-                def call(turns: int, barge_in: bool) -> PlayedCall:
-                    quiet_s = settings.quiet_ms / 1000
+                def call(turns: int, shop: str, barge_in: bool = False, **options: Any) -> PlayedCall:
                     return play_call(
                         client,
                         stack.base_url,
                         recorder,
                         store,
                         turns,
+                        shop=shop,
                         reply=settings.reply,
                         barge_in=barge_in,
-                        quiet_s=quiet_s,
+                        quiet_s=settings.quiet_ms / 1000,
+                        **options,
                     )
 
                 if settings.warmup_turns:
-                    call(settings.warmup_turns, False)
-                streaming = [call(settings.turns_per_call, False) for _ in range(settings.calls)]
+                    call(settings.warmup_turns, "Shop warm-up")
+                # `parallel` calls at a time, as independent callers: each call's turns stay in order.
+                with ThreadPoolExecutor(settings.parallel) as callers:
+                    streaming = list(
+                        callers.map(
+                            lambda i: call(settings.turns_per_call, shop_name(i)), range(settings.calls)
+                        )
+                    )
                 barge_ins = [
-                    call(settings.barge_in_turns_per_call, True) for _ in range(settings.barge_in_calls)
+                    call(settings.barge_in_turns_per_call, f"Shop barge-in {i}", barge_in=True)
+                    for i in range(settings.barge_in_calls)
                 ]
+                cached = [
+                    call(len(CACHE_PHRASES), CACHE_SHOP, utterances=CACHE_PHRASES)
+                    for _ in range(settings.cache_calls)
+                ]
+            timings = llm.stream_timings()
         finally:
             stack.stop()
-    return streaming, barge_ins, recorder
+    return Played(streaming, barge_ins, cached, recorder, timings)
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_args(argv)
     started = time.perf_counter()
-    streaming_calls, barge_in_calls, recorder = run(settings)
+    played = run(settings)
     elapsed_s = time.perf_counter() - started
+    barge_in_calls = played.barge_in
 
-    streaming = streaming_samples(streaming_calls, settings)
-    barge_in = barge_in_samples(barge_in_calls, recorder, settings)
+    streaming = streaming_samples(played.streaming, settings, played.timings)
+    barge_in = barge_in_samples(barge_in_calls, played.recorder, settings)
+    cache = cache_samples(played.cached)
     streaming_summary = {name: summarize(values) for name, values in streaming.items()}
     barge_in_summary = {name: summarize(values) for name, values in barge_in.items()}
+    cache_summary = {name: summarize(values) for name, values in cache.items() if values}
     ends = clause_ends(settings.reply)
     k = ends[0]
     tokens = len(split_into_tokens(settings.reply))
@@ -676,10 +780,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"Reply: {tokens} tokens, {len(ends)} clauses complete at tokens {ends}: {settings.reply!r}")
     print(
-        f"\n1. {settings.calls} calls x {settings.turns_per_call} turns, one streamed LLM reply each "
-        f"(warm-up call of {settings.warmup_turns} turns not counted)"
+        f"\n1. {settings.calls} calls x {settings.turns_per_call} turns, {settings.parallel} calls at a time, "
+        f"one streamed LLM reply each (warm-up call of {settings.warmup_turns} turns not counted)"
     )
     print(streaming_table(streaming_summary, settings, k))
+    if cache_summary:
+        print(
+            f"\n1b. Cache: {settings.cache_calls} calls x {len(CACHE_PHRASES)} common phrases "
+            f"{CACHE_PHRASES}; the first call fills the cache"
+        )
+        print(cache_table(cache_summary))
     print("\n2. Frames: post_to_connection text frames per turn against one post per token")
     print(frames_table(streaming_summary))
     print(
@@ -704,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         "replyTokens": tokens,
         "clauseEndsAtToken": ends,
         "streaming": {"metrics": streaming_summary, "samples": streaming},
+        "cacheTurns": {"metrics": cache_summary, "samples": cache},
         "bargeIn": {"metrics": barge_in_summary, "samples": barge_in, "cutChecks": cuts},
         "runSeconds": round(elapsed_s, 1),
     }

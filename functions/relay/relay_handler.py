@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from kimiyi.adapters.cache_store import open_cache_store
 from kimiyi.adapters.calls_store import CallsStore
 from kimiyi.adapters.metrics_store import MetricsStore
-from kimiyi.cache import TurnCache, warm
+from kimiyi.cache import NearCacheStore, TurnCache, warm
 from kimiyi.llm import FailoverChain, LLMConfigError, chain_from_env, env_with_secrets
 from kimiyi.metrics import TurnMetrics, flush_metrics_after
 from kimiyi.relay.service import Relay
@@ -46,7 +46,8 @@ relay = Relay(
     auth_token=lambda: settings.secret("twilio-auth-token"),
     websocket_url=os.environ["WEBSOCKET_URL"],
     logger=logger,
-    cache=TurnCache(open_cache_store(settings.tables.cache)),
+    # Replies this environment served lately answer from memory; the shared table stays the truth.
+    cache=TurnCache(NearCacheStore(open_cache_store(settings.tables.cache))),
     metrics=TurnMetrics(store=MetricsStore(calls_table), emf=metrics, logger=logger),
 )
 

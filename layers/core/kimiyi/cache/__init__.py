@@ -31,7 +31,7 @@ from .policy import (
     warm,
 )
 from .prerender import opening_line, prerender
-from .store import CacheBackend, CachedReply, CacheStats, MemoryCacheStore
+from .store import CacheBackend, CachedReply, CacheStats, MemoryCacheStore, NearCacheStore
 from .turns import Lookup, TurnCache
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "KeyParts",
     "Lookup",
     "MemoryCacheStore",
+    "NearCacheStore",
     "ReplyOutcome",
     "TurnCache",
     "context_free_group",

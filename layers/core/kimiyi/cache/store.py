@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ __all__ = [
     "CacheStats",
     "CachedReply",
     "MemoryCacheStore",
+    "NearCacheStore",
     "check_entry",
     "check_meta",
 ]
@@ -171,3 +173,56 @@ class MemoryCacheStore:
             self._items[key] = CachedReply(key, text, now, now + ttl_s, **fields)
         self.stats.count("writes", len(items))
         return len(items)
+
+
+class NearCacheStore:
+    """A warm environment's memory of the entries it read or wrote lately, in front of the shared store.
+
+    Entries never change under a key (the key holds everything the answer depends on), so a copy stays
+    right until it expires; a hit found here costs no round trip. At most `capacity` entries, the least
+    recently used dropped first. Counters are the shared store's, a hit here counted as a hit."""
+
+    def __init__(self, backend: CacheBackend, capacity: int = 1024, clock: Clock = time.time) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._backend = backend
+        self._capacity = capacity
+        self._clock = clock
+        self._near: OrderedDict[str, CachedReply] = OrderedDict()
+        self._lock = threading.Lock()
+        self.stats = backend.stats
+
+    def get(self, key: str) -> CachedReply | None:
+        check_key(key)
+        with self._lock:
+            item = self._near.get(key)
+            if item is not None and item.expires_at > self._clock():
+                self._near.move_to_end(key)
+                self.stats.count("hits")
+                return item
+            self._near.pop(key, None)
+        item = self._backend.get(key)
+        if item is not None:
+            self._remember(item)
+        return item
+
+    def put(self, key: str, text: str, ttl_s: int, *, meta: Mapping[str, str] | None = None) -> bool:
+        written = self._backend.put(key, text, ttl_s, meta=meta)
+        if written:  # else another writer's entry holds the key, and a read will bring that one here
+            now = int(self._clock())
+            self._remember(CachedReply(key, text, now, now + ttl_s, **check_meta(meta)))
+        return written
+
+    def put_many(self, items: Mapping[str, str], ttl_s: int, *, meta: Mapping[str, str] | None = None) -> int:
+        written = self._backend.put_many(items, ttl_s, meta=meta)
+        now, fields = int(self._clock()), check_meta(meta)
+        for key, text in items.items():
+            self._remember(CachedReply(key, text, now, now + ttl_s, **fields))
+        return written
+
+    def _remember(self, item: CachedReply) -> None:
+        with self._lock:
+            self._near[item.key] = item
+            self._near.move_to_end(item.key)
+            while len(self._near) > self._capacity:
+                self._near.popitem(last=False)

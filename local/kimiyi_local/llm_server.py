@@ -268,6 +268,24 @@ class _Dropped(Exception):
     """The connection must be closed now, without finishing the response."""
 
 
+class _StampedReader:
+    """The connection's reader, noting when the first line of a request came in: the server's clock for
+    a request starts there, before http.server spends its time parsing the headers."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.first_line_at: float | None = None
+
+    def readline(self, *args: Any) -> bytes:
+        line = self._raw.readline(*args)
+        if self.first_line_at is None:
+            self.first_line_at = time.perf_counter()
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, chunked streaming: connection reuse as with the real APIs
     disable_nagle_algorithm = True  # every token leaves at once
@@ -275,6 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.rfile = _StampedReader(self.rfile)
         self.app = self.server.app
         self.app.count("connections")
         with self.server.sockets_lock:
@@ -297,8 +316,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_error(404, "not found", "not_found")
 
+    def handle_one_request(self) -> None:
+        self.rfile.first_line_at = None
+        super().handle_one_request()
+
     def do_POST(self) -> None:
-        self._arrived = time.perf_counter()
+        self._arrived = self.rfile.first_line_at or time.perf_counter()
         url = urlsplit(self.path)
         try:
             body = self._read_json()

@@ -33,32 +33,33 @@ class Bench:
     why: str
 
 
-# The minimum for turn overhead is 1,000 turns: pipeline_overhead runs them at a 50 ms first
-# token (the overhead excludes the server's waits, so a shorter wait only saves wall time).
+# The minimum for turn overhead is 1,000 turns: relay_turns runs them through the relay, two calls
+# at a time, with a two-clause reply (the overhead ends at the first clause; the rest is wall time only).
 SUITE = (
-    Bench(
-        "pipeline_overhead",
-        (
-            *("--turns", "1000", "--judged-turns", "20", "--failover-turns", "10"),
-            *("--first-token-ms", "50", "--token-ms", "5", "--deadline-ms", "150"),
-        ),
-        150,
-        "1,000 measured turns (the issue's minimum) at a 50 ms first token; 20 judged, 10 per failover case",
-    ),
     Bench(
         "relay_turns",
         (
-            "--calls",
-            "5",
-            "--turns-per-call",
-            "20",
-            "--barge-in-calls",
-            "1",
-            "--barge-in-turns-per-call",
-            "10",
+            *("--calls", "50", "--turns-per-call", "20", "--parallel", "2"),
+            *("--reply", "Of course, we are open on Saturday."),
+            *("--barge-in-calls", "1", "--barge-in-turns-per-call", "10", "--cache-calls", "34"),
         ),
-        120,
-        "5 calls x 20 turns, 1 barge-in call x 10 turns (defaults 10 x 20, 2 x 16)",
+        240,
+        "1,000 turns through the relay (50 calls x 20, 2 at a time), 99 cache-hit turns, 10 barge-ins",
+    ),
+    Bench(
+        "traditional_vs_optimized",
+        (),
+        90,
+        "the defaults",
+    ),
+    Bench(
+        "pipeline_overhead",
+        (
+            *("--turns", "200", "--judged-turns", "20", "--failover-turns", "10"),
+            *("--first-token-ms", "50", "--token-ms", "5", "--deadline-ms", "150"),
+        ),
+        90,
+        "the turn pipeline alone: 200 turns at a 50 ms first token; 20 judged, 10 per failover case",
     ),
     Bench("cold_start", ("--runs", "3"), 150, "3 fresh interpreters per function and copy (default 7)"),
     Bench(

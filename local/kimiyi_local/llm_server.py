@@ -318,7 +318,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self.rfile.first_line_at = None
-        super().handle_one_request()
+        try:
+            super().handle_one_request()
+        except ConnectionError:  # a client that abandoned a stream resets the connection: not an error here
+            self.close_connection = True
 
     def do_POST(self) -> None:
         self._arrived = self.rfile.first_line_at or time.perf_counter()

@@ -68,9 +68,13 @@ artifact-check: $(SAM_VENV)/.installed $(STAMP)
 
 ## bench: the whole suite in under 10 minutes: figures printed, JSON in bench/results, plots in
 ## docs/benchmarks, and docs/benchmarks.md rewritten from them
-bench: $(STAMP)
+## The ten minutes count from here: installs and the artifact build (cold_start measures it) included.
+bench: BENCH_STARTED := $(shell date +%s)
+bench:
+	@echo "make bench started at $(BENCH_STARTED)"
+	$(MAKE) --no-print-directory $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py --started-at $(BENCH_STARTED)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .template.host.yaml .pytest_cache .ruff_cache

@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 <= time.time() - args.started_at < 24 * 3600:
             parser.error("--started-at must be a recent epoch time in seconds")
         args.budget_s -= time.time() - args.started_at
-        print(f"{time.time() - args.started_at:.0f} s spent before the suite; {args.budget_s:.0f} s left for it")
+        print(
+            f"{time.time() - args.started_at:.0f} s spent before the suite; {args.budget_s:.0f} s left for it"
+        )
     if args.budget_s <= 0:
         parser.error("--budget-s must be positive (the installs took all of it)")
     known = {bench.name for bench in SUITE}

@@ -186,3 +186,9 @@ def test_features_follow_the_mode_and_config():
     assert "barge-in" not in features(stream)
     classic = parse_call_request(json.dumps({**BODY, "mode": "classic"}).encode())
     assert features(classic)[0] == "gather-turns" and "conversation-relay-streaming" not in features(classic)
+
+
+def test_the_predictive_cache_is_a_feature_of_stream_calls_only():
+    stream = parse_call_request(json.dumps(BODY).encode())
+    classic = parse_call_request(json.dumps({**BODY, "mode": "classic"}).encode())
+    assert "predictive-cache" in features(stream) and "predictive-cache" not in features(classic)

@@ -279,7 +279,7 @@ def features(request: CallRequest) -> list[str]:
             found.append("barge-in")
     else:
         found.insert(0, "gather-turns")
-    if config.cache_responses:
+    if config.cache_responses and request.mode == "stream":  # classic <Gather> turns do not use the cache
         found.append("predictive-cache")
     if len(config.all_languages) > 1:
         found.append("language-switching")

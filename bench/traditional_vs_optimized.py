@@ -1,0 +1,611 @@
+"""Traditional vs optimized: time to the first speakable text for the same workflow and the same LLM,
+the classic <Gather> cycle against ConversationRelay streaming with the predictive cache, as a ratio per
+turn and overall.
+
+Both pipelines run through the real handlers of the local stack (in this process) and the real openai
+client against the local LLM server on 127.0.0.1, which streams the same reply to every request at a set
+first-token time and gap between tokens. Calls are staged with make-call dryRun, mode "classic" or
+"stream", and played as Twilio plays them:
+
+  classic  the TwiML webhook is fetched with a signed POST; each caller turn is a signed form POST of
+           SpeechResult to the <Gather> action URL. A turn is timed from the POST sent to the TwiML
+           response fully received: a <Gather> loop can only <Say> a finished text, so that is the
+           first moment Twilio could start speaking. Classic mode has no cache: every turn asks the LLM.
+  stream   the ConversationRelay TwiML is fetched and the WebSocket opened with Twilio's signatures,
+           `setup` sent, then one `prompt` frame per caller turn. A turn is timed from the prompt frame
+           sent to the first `text` frame received.
+
+Every call plays the same script: common phrases first (context-free, so the stream pipeline answers them
+from the cache once the first call has filled it), then questions only the LLM can answer, then goodbye.
+Classic and stream calls alternate; the first call of each pipeline is a warm-up, not counted. Every
+turn is checked to have taken the path its figure describes: the classic <Say> and the streamed text are
+the LLM's reply, the server's per-turn records (GET /api/performance-metrics/{trackingId}) show the
+stream pipeline's cache hits exactly on the common phrases, and the LLM server saw one request per
+classic turn and per stream turn that missed the cache.
+
+    python bench/traditional_vs_optimized.py --calls 6 --first-token-ms 200 --token-ms 10
+
+Prints the tables, writes bench/results/traditional_vs_optimized.json and, when matplotlib is
+installed, docs/benchmarks/traditional_vs_optimized.png. About 40 seconds with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import textwrap
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # so `python bench/traditional_vs_optimized.py` finds the `bench` package
+
+import httpx  # noqa: E402
+from twilio.request_validator import RequestValidator  # noqa: E402
+from websockets.sync.client import ClientConnection  # noqa: E402
+
+from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from kimiyi.llm.tokens import split_into_tokens  # noqa: E402
+from kimiyi.twiml import SPEECH_TIMEOUT_S  # noqa: E402
+from kimiyi_local import simulator  # noqa: E402
+from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
+from kimiyi_local.stack import LocalStack  # noqa: E402
+
+NAME = "traditional_vs_optimized"
+PLOT_PATH = REPO / "docs" / "benchmarks" / f"{NAME}.png"
+API_KEY = "local-dev-key"  # the local stack's documented defaults
+AUTH_TOKEN = "local-auth-token"
+CALL = {"to": "+12125550123", "from": "+12125550100"}
+# One shop for every call: the variables are part of the cache key, so calls share cached replies.
+VARIABLES = {"shop": "Corner Bikes"}
+
+MAX_REPLY_TOKENS = 60  # the bench workflow's maxTokens: a longer reply would be cut by the server
+# 29 tokens in three clauses: long enough that waiting for the whole text (classic) differs from
+# waiting for the first clause (stream), as a real short answer would.
+DEFAULT_REPLY = (
+    "Of course, we are open on Saturday from nine to five. "
+    "You can book online, or I can take your details for you right now."
+)
+# Context-free while every caller turn so far is one of them (kimiyi.cache.policy), so they come first.
+COMMON_PHRASES = ("Hello?", "Who is this?", "Who am I speaking to?")
+QUESTIONS = (
+    "What time do you open on Saturday?",
+    "Is there parking near the shop?",
+    "Can I bring my dog inside?",
+)
+SCRIPT = COMMON_PHRASES + QUESTIONS
+GOODBYE = "Thanks, goodbye."
+CACHED, LLM = "cached", "llm"  # turn kinds: what the stream pipeline should do with the turn
+
+SETUP_PAUSE_S = 0.3  # a caller hears the welcome greeting before speaking; setup is handled meanwhile
+TIMEOUT_S = 10.0  # per request or turn: none here should take more than a second or two
+RECORD_POLL_S = 0.01  # between reads of the server's per-turn records
+
+# One conversation node looping on itself and an end node on the goodbye intent: no LLM-judged edge,
+# so a caller turn needs exactly one LLM reply (or one cached reply) in both pipelines.
+BENCH_WORKFLOW = {
+    "workflowId": "bench-traditional-vs-optimized",
+    "globalPrompt": "You are the phone assistant of {{shop}}, a small shop. Keep every reply short.",
+    "nodes": [
+        {
+            "id": "talk",
+            "type": "conversation",
+            "data": {
+                "isStart": True,
+                "prompt": "Answer the caller's question briefly.",
+                "scriptedLine": "How can I help you?",
+            },
+        },
+        {"id": "bye", "type": "end", "data": {"text": "Goodbye!"}},
+    ],
+    "edges": [
+        {
+            "id": "talk-bye",
+            "source": "talk",
+            "target": "bye",
+            "data": {"condition": {"type": "intent", "intent": "goodbye"}},
+        },
+        {"id": "talk-talk", "source": "talk", "target": "talk", "data": {"condition": {"type": "always"}}},
+    ],
+    "config": {"language": "en-US", "maxTokens": MAX_REPLY_TOKENS, "temperature": 0.3},
+}
+
+
+class BenchError(RuntimeError):
+    """A turn did not take the path being measured: its figure would describe something else."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    calls: int
+    first_token_ms: float
+    token_ms: float
+    reply: str
+
+
+@dataclass
+class PlayedCall:
+    """One call of one pipeline: the client-observed time to the first speakable text of each script
+    turn, and (stream only) whether the server answered the turn from its cache."""
+
+    pipeline: str  # "classic" or "stream"
+    tracking_id: str
+    turns_ms: list[float] = field(default_factory=list)
+    cache_hits: list[bool | None] = field(default_factory=list)
+
+
+# --- pure helpers ----------------------------------------------------------------------------------------
+
+
+def kind_of(utterance: str) -> str:
+    return CACHED if utterance in COMMON_PHRASES else LLM
+
+
+def say_text(root: ET.Element) -> str:
+    """Everything the TwiML says, in document order, as one string."""
+    return " ".join((say.text or "").strip() for say in root.iter("Say")).strip()
+
+
+def same_words(said: str, expected: str) -> bool:
+    """Equal up to whitespace: the classic <Say> joins clauses with single spaces."""
+    return said.split() == expected.split()
+
+
+def sum_ratio(classic_ms: Sequence[float], stream_ms: Sequence[float]) -> float:
+    """Total classic time over total stream time: how many times longer the caller waits overall."""
+    if not classic_ms or len(classic_ms) != len(stream_ms):
+        raise ValueError("the ratio needs the same, non-zero number of classic and stream turns")
+    return sum(classic_ms) / sum(stream_ms)
+
+
+def paired_ratios(classic: Sequence[Sequence[float]], stream: Sequence[Sequence[float]]) -> list[float]:
+    """Per turn: the classic call's time over the stream call's time for the same turn, calls paired in
+    the order they were played (classic call j with stream call j)."""
+    if len(classic) != len(stream):
+        raise ValueError("pair as many classic calls as stream calls")
+    return [
+        c / s
+        for c_call, s_call in zip(classic, stream, strict=True)
+        for c, s in zip(c_call, s_call, strict=True)
+    ]
+
+
+def column(calls: Sequence[Sequence[float]], index: int) -> list[float]:
+    return [call[index] for call in calls]
+
+
+def of_kind(calls: Sequence[Sequence[float]], kinds: Sequence[str], kind: str) -> list[list[float]]:
+    """Each call's turns of one kind (the script's positions are the same in every call)."""
+    return [[ms for ms, k in zip(call, kinds, strict=True) if k == kind] for call in calls]
+
+
+def flat(calls: Sequence[Sequence[float]]) -> list[float]:
+    return [value for call in calls for value in call]
+
+
+def ratios_of(
+    classic: Sequence[Sequence[float]], stream: Sequence[Sequence[float]], kinds: Sequence[str]
+) -> dict:
+    """Overall: sum(classic)/sum(stream) and the median of the paired per-turn ratios; then the same two
+    for the cached turns and for the LLM turns alone. The per-turn ratios are bimodal (a cache hit against
+    a whole LLM reply, or a first clause against a whole reply), so the overall median lands in one mode
+    or between the two depending on the script's mix: the per-kind figures are the ones that generalise."""
+    ratios = {
+        "overall": sum_ratio(flat(classic), flat(stream)),
+        "median": statistics.median(paired_ratios(classic, stream)),
+    }
+    for kind in (CACHED, LLM):
+        if kind in kinds:
+            kind_classic, kind_stream = of_kind(classic, kinds, kind), of_kind(stream, kinds, kind)
+            ratios[kind] = sum_ratio(flat(kind_classic), flat(kind_stream))
+            ratios[f"{kind}Median"] = statistics.median(paired_ratios(kind_classic, kind_stream))
+    return {name: round(value, 3) for name, value in ratios.items()}
+
+
+# --- the client side: Twilio, in both modes ----------------------------------------------------------------
+
+
+def stage(client: httpx.Client, base_url: str, mode: str) -> dict:
+    """make-call with dryRun: the call is stored and its TwiML URL returned, nothing is dialled."""
+    body = {**BENCH_WORKFLOW, **CALL, "variables": VARIABLES, "mode": mode, "dryRun": True}
+    response = client.post(f"{base_url}/api/make-call-optimized", json=body, headers={"x-api-key": API_KEY})
+    if response.status_code >= 300:
+        raise BenchError(f"make-call ({mode}) answered {response.status_code}: {response.text}")
+    return response.json()
+
+
+def voice_form(call_sid: str, **extra: str) -> dict[str, str]:
+    """The parameters Twilio's voice webhook posts (and, with SpeechResult, a <Gather> action)."""
+    return {
+        "AccountSid": simulator.ACCOUNT_SID,
+        "CallSid": call_sid,
+        "CallStatus": "in-progress",
+        "Direction": "outbound-api",
+        "From": CALL["from"],
+        "To": CALL["to"],
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
+def timed_twiml(client: httpx.Client, url: str, form: dict[str, str]) -> tuple[ET.Element, float]:
+    """A signed POST as Twilio sends it; the TwiML and the ms from sending to the whole body received
+    (the signature is computed before the clock starts: Twilio signs before it sends too)."""
+    headers = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
+    sent = time.perf_counter()
+    response = client.post(url, data=form, headers=headers)
+    received = time.perf_counter()
+    if response.status_code != 200:
+        raise BenchError(f"the TwiML webhook answered {response.status_code}: {response.text}")
+    return ET.fromstring(response.text), (received - sent) * 1000
+
+
+def play_classic(client: httpx.Client, base_url: str, reply: str) -> PlayedCall:
+    """A classic call: the greeting's <Gather>, one SpeechResult POST per script turn, then goodbye."""
+    staged = stage(client, base_url, "classic")
+    played = PlayedCall("classic", staged["trackingId"])
+    call_sid = "CA" + uuid.uuid4().hex
+    root, _ = timed_twiml(client, staged["twimlUrl"], voice_form(call_sid))
+    for utterance in (*SCRIPT, GOODBYE):
+        gather = root.find("Gather")
+        if gather is None:
+            raise BenchError(f"classic call {played.tracking_id}: no <Gather> before {utterance!r}:\n{root}")
+        form = voice_form(call_sid, SpeechResult=utterance, Confidence="0.92")
+        root, ms = timed_twiml(client, gather.attrib["action"], form)
+        said = say_text(root)
+        if utterance == GOODBYE:
+            if root.find("Hangup") is None:
+                raise BenchError(f"classic call {played.tracking_id}: {GOODBYE!r} did not hang up ({said!r})")
+            break
+        if root.find("Gather") is None or not same_words(said, reply):
+            raise BenchError(
+                f"classic call {played.tracking_id}, {utterance!r}: expected <Say> of the LLM's reply in a "
+                f"<Gather>, got {ET.tostring(root, encoding='unicode')}"
+            )
+        played.turns_ms.append(ms)
+        played.cache_hits.append(None)  # classic mode has no cache
+    return played
+
+
+@contextmanager
+def relay_socket(client: httpx.Client, base_url: str) -> Iterator[tuple[str, ClientConnection]]:
+    """Stages a stream call, fetches its TwiML and opens the relay socket as Twilio does; sends `setup`."""
+    staged = stage(client, base_url, "stream")
+    call_sid = "CA" + uuid.uuid4().hex
+    relay = simulator.fetch_relay(client, staged["twimlUrl"], call_sid, CALL, AUTH_TOKEN)
+    with simulator.open_relay(relay, AUTH_TOKEN) as ws:
+        ws.send(json.dumps(simulator.setup_frame(call_sid, CALL, relay)))
+        time.sleep(SETUP_PAUSE_S)
+        yield staged["trackingId"], ws
+
+
+def stream_turn(ws: ClientConnection, utterance: str) -> tuple[float, str]:
+    """Sends a final prompt; returns the ms to the first text frame and the whole text streamed."""
+    prompt = json.dumps({"type": "prompt", "voicePrompt": utterance, "lang": "en-US", "last": True})
+    sent = time.perf_counter()
+    ws.send(prompt)
+    first_ms: float | None = None
+    text = ""
+    while True:
+        try:
+            frame = json.loads(ws.recv(timeout=TIMEOUT_S))
+        except TimeoutError:
+            raise BenchError(f"{utterance!r}: the reply did not finish within {TIMEOUT_S:g} s") from None
+        if first_ms is None:
+            first_ms = (time.perf_counter() - sent) * 1000
+        if frame.get("type") != "text":
+            raise BenchError(f"{utterance!r}: expected text frames, got {frame}")
+        text += frame.get("token", "")
+        if frame.get("last"):
+            return first_ms, text
+
+
+def say_goodbye(ws: ClientConnection, tracking_id: str) -> None:
+    ended = simulator.play_turn(ws, {"say": GOODBYE}, echo=False)
+    if not ended.ended:
+        raise BenchError(f"stream call {tracking_id}: {GOODBYE!r} did not end the call ({ended})")
+
+
+def turn_records(client: httpx.Client, base_url: str, tracking_id: str, count: int) -> list[dict]:
+    """The server's records of the call's turns, once there are `count` of them. A turn is recorded after
+    it has spoken and saved its state, so waiting for it also starts the next turn on a quiet call, as
+    after a caller's pause (and as the classic POST does, which returns only once its state is saved)."""
+    url = f"{base_url}/api/performance-metrics/{tracking_id}"
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        response = client.get(url, headers={"x-api-key": API_KEY})
+        turns = response.json().get("turns", []) if response.status_code == 200 else []
+        if len(turns) >= count:
+            return sorted(turns, key=lambda record: record["turn"])
+        time.sleep(RECORD_POLL_S)
+    raise BenchError(f"stream call {tracking_id}: the server recorded fewer than {count} turns")
+
+
+def play_stream(client: httpx.Client, base_url: str, reply: str) -> PlayedCall:
+    """A stream call: one prompt frame per script turn, then goodbye; cache hits from the server's records."""
+    with relay_socket(client, base_url) as (tracking_id, ws):
+        played = PlayedCall("stream", tracking_id)
+        for index, utterance in enumerate(SCRIPT):
+            ms, text = stream_turn(ws, utterance)
+            if not text.strip() or not same_words(text, reply):
+                raise BenchError(
+                    f"stream call {tracking_id}, {utterance!r}: streamed {text!r}, not the reply"
+                )
+            played.turns_ms.append(ms)
+            turn_records(client, base_url, tracking_id, index + 1)
+        say_goodbye(ws, tracking_id)
+    records = turn_records(client, base_url, tracking_id, len(SCRIPT) + 1)
+    played.cache_hits = [record.get("cacheHit") for record in records[: len(SCRIPT)]]
+    for utterance, record in zip(SCRIPT, records, strict=False):
+        if record.get("latencyMs") is None:
+            raise BenchError(f"stream call {tracking_id}, {utterance!r}: the server says nothing was said")
+    return played
+
+
+# --- checks: every figure describes the path it claims -------------------------------------------------------
+
+
+def check_stream_paths(measured: list[PlayedCall]) -> None:
+    """In every measured stream call, the common phrases are cache hits and the questions LLM answers."""
+    for call in measured:
+        for utterance, hit in zip(SCRIPT, call.cache_hits, strict=True):
+            expected = kind_of(utterance) == CACHED
+            if hit is not expected:
+                raise BenchError(
+                    f"stream call {call.tracking_id}, {utterance!r}: cacheHit is {hit}, expected {expected} "
+                    f"(the turn would not be the {kind_of(utterance)} turn it is counted as)"
+                )
+
+
+def check_llm_requests(requests: int, calls: int) -> None:
+    """One LLM request per classic turn (classic has no cache), per turn of the stream warm-up call, and
+    per question of the measured stream calls: nothing else asked the LLM, nothing was skipped."""
+    expected = calls * len(SCRIPT) + len(SCRIPT) + (calls - 1) * len(QUESTIONS)
+    if requests != expected:
+        raise BenchError(f"the LLM server saw {requests} requests, expected {expected}")
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+
+def run(settings: Settings) -> tuple[list[PlayedCall], list[PlayedCall]]:
+    """Plays the calls, classic and stream alternating; returns (classic, stream) with the warm-ups first."""
+    timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
+    with LocalLLMServer(reply=settings.reply, **timing) as llm:
+        # As `python -m kimiyi_local run --llm local` wires it: set before the stack reads the environment.
+        os.environ.update({"LLM_BASE_URL": llm.openai_base_url, "LLM_MODEL": "local-fake"})
+        os.environ.update({"LLM_API_KEY": "local", "LLM_PROVIDER_ORDER": "compatible,scripted"})
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # one JSON log line per turn would bury the tables
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the EMF blobs would too (not the records)
+        stack = LocalStack(port=0)
+        stack.start()
+        try:
+            classic: list[PlayedCall] = []
+            stream: list[PlayedCall] = []
+            with httpx.Client(timeout=TIMEOUT_S) as client:
+                for _ in range(settings.calls):
+                    classic.append(play_classic(client, stack.base_url, settings.reply))
+                    stream.append(play_stream(client, stack.base_url, settings.reply))
+            requests = len(llm.stream_timings())
+        finally:
+            stack.stop()
+    check_stream_paths(stream[1:])
+    check_llm_requests(requests, settings.calls)
+    return classic, stream
+
+
+def figures_of(classic: list[PlayedCall], stream: list[PlayedCall]) -> dict[str, Any]:
+    """Summaries, per-turn rows, ratios and samples of the measured calls (the warm-ups left out)."""
+    classic_ms = [call.turns_ms for call in classic[1:]]
+    stream_ms = [call.turns_ms for call in stream[1:]]
+    kinds = [kind_of(utterance) for utterance in SCRIPT]
+    per_turn = []
+    for index, utterance in enumerate(SCRIPT):
+        classic_p50 = statistics.median(column(classic_ms, index))
+        stream_p50 = statistics.median(column(stream_ms, index))
+        hits = sum(1 for call in stream[1:] if call.cache_hits[index])
+        per_turn.append(
+            {
+                "turn": index + 1,
+                "utterance": utterance,
+                "kind": kinds[index],
+                "classicP50Ms": round(classic_p50, 3),
+                "streamP50Ms": round(stream_p50, 3),
+                "ratioP50": round(classic_p50 / stream_p50, 3),
+                "streamCacheHits": hits,
+                "calls": len(stream_ms),
+            }
+        )
+    metrics = {
+        name: {
+            "all": summarize(flat(calls)),
+            **{kind: summarize(flat(of_kind(calls, kinds, kind))) for kind in (CACHED, LLM)},
+        }
+        for name, calls in (("classic", classic_ms), ("stream", stream_ms))
+    }
+    samples = {
+        "classic": [
+            {"trackingId": c.tracking_id, "turnsMs": [round(v, 3) for v in c.turns_ms]} for c in classic
+        ],
+        "stream": [
+            {
+                "trackingId": c.tracking_id,
+                "turnsMs": [round(v, 3) for v in c.turns_ms],
+                "cacheHits": c.cache_hits,
+            }
+            for c in stream
+        ],
+        "warmUp": "the first call of each list, not counted",
+    }
+    return {
+        "metrics": metrics,
+        "perTurn": per_turn,
+        "ratios": ratios_of(classic_ms, stream_ms, kinds),
+        "samples": samples,
+    }
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+
+def per_turn_table(rows: list[dict]) -> str:
+    body = [
+        [
+            f"{row['turn']}. {row['utterance']}",
+            row["kind"],
+            row["classicP50Ms"],
+            row["streamP50Ms"],
+            f"{row['ratioP50']:.1f}x",
+            f"{row['streamCacheHits']}/{row['calls']}",
+        ]
+        for row in rows
+    ]
+    headers = ["caller turn", "kind", "classic p50 ms", "stream p50 ms", "ratio", "stream cache hits"]
+    return format_table(headers, body)
+
+
+def summary_table(metrics: dict) -> str:
+    rows = []
+    for name, label in (("classic", "classic <Gather>"), ("stream", "stream + cache")):
+        for kind in ("all", CACHED, LLM):
+            s = metrics[name][kind]
+            rows.append([f"{label}, {kind} turns", int(s["n"]), s["p50"], s["p95"], s["mean"], s["max"]])
+    return format_table(["time to first speakable text (ms)", "n", "p50", "p95", "mean", "max"], rows)
+
+
+def ratios_table(ratios: dict) -> str:
+    rows = [
+        ["all turns", f"{ratios['overall']:.2f}x", f"{ratios['median']:.2f}x"],
+        ["cached turns (common phrases)", f"{ratios[CACHED]:.2f}x", f"{ratios[f'{CACHED}Median']:.2f}x"],
+        ["LLM turns (questions)", f"{ratios[LLM]:.2f}x", f"{ratios[f'{LLM}Median']:.2f}x"],
+    ]
+    headers = ["ratio classic / stream", "sum(classic) / sum(stream)", "median of per-turn ratios"]
+    return format_table(headers, rows)
+
+
+def plot(rows: list[dict], ratios: dict, settings: Settings, path: Path) -> Path | None:
+    """Grouped bars per turn: classic and stream p50 (log scale: a cache hit is tens of times shorter),
+    the ratio over each group; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    figure, axes = plt.subplots(figsize=(11, 5))
+    positions = range(len(rows))
+    width = 0.38
+    classic = [row["classicP50Ms"] for row in rows]
+    stream = [row["streamP50Ms"] for row in rows]
+    axes.bar(
+        [p - width / 2 for p in positions], classic, width, label="classic <Gather>: POST -> TwiML received"
+    )
+    axes.bar(
+        [p + width / 2 for p in positions], stream, width, label="stream + cache: prompt -> first text frame"
+    )
+    for p, row in zip(positions, rows, strict=True):
+        axes.annotate(
+            f"{row['ratioP50']:.1f}x", (p, max(row["classicP50Ms"], row["streamP50Ms"]) * 1.15), ha="center"
+        )
+    # Wrapped: the questions are longer than a bar group is wide.
+    labels = [textwrap.fill(f"{row['turn']}. {row['utterance']}", 18) + f"\n({row['kind']})" for row in rows]
+    axes.set_xticks(list(positions), labels, fontsize=8)
+    axes.set_yscale("log")
+    axes.set_ylim(top=max(classic) * 2.5)
+    axes.set_ylabel("p50 ms to the first speakable text (log)")
+    axes.set_title(
+        f"Classic <Gather> vs ConversationRelay + cache: {ratios['overall']:.1f}x overall "
+        f"(LLM turns {ratios[LLM]:.1f}x, cached {ratios[CACHED]:.1f}x)\n"
+        f"LLM: first token {settings.first_token_ms:g} ms, {settings.token_ms:g} ms/token",
+        fontsize=10,
+    )
+    axes.legend(fontsize=8, loc="upper left")
+    axes.grid(axis="y", alpha=0.3, which="both")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+# --- main ------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--calls", type=int, default=6, help="calls of each pipeline, the first a warm-up (default 6)"
+    )
+    parser.add_argument(
+        "--first-token-ms", type=float, default=200.0, help="the LLM server's first-token time"
+    )
+    parser.add_argument("--token-ms", type=float, default=10.0, help="the LLM server's gap between tokens")
+    parser.add_argument("--reply", default=DEFAULT_REPLY, help="what the LLM server streams every turn")
+    args = parser.parse_args(argv)
+    if args.calls < 2:
+        parser.error("--calls must be at least 2 (the first call of each pipeline is a warm-up)")
+    if args.first_token_ms < 0 or args.token_ms < 0:
+        parser.error("--first-token-ms and --token-ms must be >= 0")
+    if not args.reply.strip() or args.reply != args.reply.strip():
+        parser.error("--reply must be non-empty, with no leading or trailing spaces")
+    if len(split_into_tokens(args.reply)) > MAX_REPLY_TOKENS:
+        parser.error(f"--reply must be at most {MAX_REPLY_TOKENS} tokens (the bench workflow's maxTokens)")
+    return Settings(args.calls, args.first_token_ms, args.token_ms, args.reply)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    started = time.perf_counter()
+    classic, stream = run(settings)
+    elapsed_s = time.perf_counter() - started
+    figures = figures_of(classic, stream)
+    measured = settings.calls - 1
+
+    box = machine()
+    print(f"Machine: {box['cpu']}, {box['cores']} cores, Python {box['python']} ({box['os']})")
+    print(
+        f"Local stack in process, real handlers; local LLM server: first token {settings.first_token_ms:g} ms, "
+        f"{settings.token_ms:g} ms/token; reply of {len(split_into_tokens(settings.reply))} tokens"
+    )
+    print(
+        f"{measured} measured calls of each pipeline, alternating (plus one warm-up call each), "
+        f"{len(SCRIPT)} caller turns per call, then goodbye.\n"
+        "classic: signed <Gather> POST sent -> TwiML received (no cache in classic mode); "
+        "stream: prompt frame sent -> first text frame received.\n"
+    )
+    print(per_turn_table(figures["perTurn"]))
+    print()
+    print(summary_table(figures["metrics"]))
+    print()
+    print(ratios_table(figures["ratios"]))
+    print(
+        "   Per-turn ratios are bimodal (cache hit vs LLM turn): the all-turns median depends on the "
+        "script's mix of the two; the per-kind rows do not."
+    )
+    print(
+        f"\nNot measured, on Twilio's side of both paths: speech recognition and end-of-speech detection "
+        f"(<Gather> posts only after speechTimeout={SPEECH_TIMEOUT_S} s of silence in this project's TwiML, "
+        f"ConversationRelay when its own turn detection fires) and the time text-to-speech takes to start."
+    )
+
+    record = {"settings": {**dataclasses.asdict(settings), "script": list(SCRIPT), "goodbye": GOODBYE}}
+    written = write_result(NAME, {**record, **figures, "runSeconds": round(elapsed_s, 1)})
+    plotted = plot(figures["perTurn"], figures["ratios"], settings, PLOT_PATH)
+    print(f"\nMeasured in {elapsed_s:.1f} s. Figures: {written.relative_to(REPO)}")
+    print(f"Plot: {plotted.relative_to(REPO)}" if plotted else "Plot: skipped (matplotlib is not installed)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

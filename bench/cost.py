@@ -353,13 +353,14 @@ def run(args: argparse.Namespace) -> tuple[AwsCounter, list[int], int]:
             recorder.load(stack.spec.functions[relay_turns.RELAY_FUNCTION])
             with httpx.Client(timeout=relay_turns.RECV_TIMEOUT_S) as client:
 
-                def call(turns: int) -> None:
+                def call(turns: int, shop: str) -> None:
                     played = relay_turns.play_call(
                         client,
                         stack.base_url,
                         recorder,
                         None,
                         turns,  # type: ignore[arg-type]
+                        shop=shop,
                         reply=relay_turns.DEFAULT_REPLY,
                         barge_in=False,
                         quiet_s=1.0,
@@ -368,10 +369,12 @@ def run(args: argparse.Namespace) -> tuple[AwsCounter, list[int], int]:
                     statuses.extend(send_status_callbacks(client, stack.base_url, played.tracking_id))
 
                 counter.enabled = False
-                call(2)  # warm-up: imports, first clients, table creation are not a call's cost
+                call(
+                    2, "Shop warm-up"
+                )  # warm-up: imports, first clients, table creation are not a call's cost
                 counter.enabled = True
-                for _ in range(args.calls):
-                    call(args.turns_per_call)
+                for index in range(args.calls):
+                    call(args.turns_per_call, relay_turns.shop_name(index))
         finally:
             stack.stop()
     attribute_posts(counter)

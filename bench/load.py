@@ -134,7 +134,9 @@ def play(level: Level, record: CallRecord) -> None:
     try:
         with ExitStack() as call:
             with level.staging:
-                tracking_id, ws = call.enter_context(harness.open_call(level.client, level.base_url))
+                tracking_id, ws = call.enter_context(
+                    harness.open_call(level.client, level.base_url, f"Shop {record.index}", pause_s=0)
+                )
             record.tracking_id = tracking_id
             level.ready.release()
             signalled = True

@@ -75,7 +75,7 @@ GOODBYE = "Thanks, goodbye."
 # cached (kimiyi.cache.policy); every call after the first is answered from the cache.
 CACHE_PHRASES = ("Hello?", "Who is this?", "Who am I speaking to?")
 CACHE_SHOP = "Shop cached"  # one shop for every cache call: the variables are part of the cache key
-SETUP_PAUSE_S = 0.3  # a caller hears the welcome greeting before speaking; setup is handled meanwhile
+SETUP_PAUSE_S = 0.15  # a caller hears the welcome greeting before speaking; setup is handled meanwhile
 RECV_TIMEOUT_S = 10.0  # per turn: no turn here should take more than a second
 RECORD_TIMEOUT_S = 10.0  # waiting for the server's record of a turn
 
@@ -269,8 +269,11 @@ def shop_name(index: int) -> str:
 
 
 @contextmanager
-def open_call(client: httpx.Client, base_url: str, shop: str) -> Iterator[tuple[str, ClientConnection]]:
-    """Stages a call, fetches its TwiML and opens the relay socket as Twilio does; sends `setup`."""
+def open_call(
+    client: httpx.Client, base_url: str, shop: str, pause_s: float = SETUP_PAUSE_S
+) -> Iterator[tuple[str, ClientConnection]]:
+    """Stages a call, fetches its TwiML and opens the relay socket as Twilio does; sends `setup`, then
+    waits `pause_s` as a caller listening to the greeting would."""
     call = {**CALL, "variables": {"shop": shop}}
     staged = simulator.stage_call(client, base_url, API_KEY, BENCH_WORKFLOW, call)
     call_sid = "CA" + uuid.uuid4().hex
@@ -278,7 +281,7 @@ def open_call(client: httpx.Client, base_url: str, shop: str) -> Iterator[tuple[
     setup = simulator.setup_frame(call_sid, call, relay)
     with simulator.open_relay(relay, AUTH_TOKEN) as ws:
         ws.send(json.dumps(setup))
-        time.sleep(SETUP_PAUSE_S)
+        time.sleep(pause_s)
         yield staged["trackingId"], ws
 
 

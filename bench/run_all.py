@@ -41,10 +41,10 @@ SUITE = (
         (
             *("--calls", "50", "--turns-per-call", "20", "--parallel", "2"),
             *("--reply", "Of course, we are open on Saturday."),
-            *("--barge-in-calls", "1", "--barge-in-turns-per-call", "10", "--cache-calls", "34"),
+            *("--barge-in-calls", "1", "--barge-in-turns-per-call", "10", "--cache-calls", "21"),
         ),
         240,
-        "1,000 turns through the relay (50 calls x 20, 2 at a time), 99 cache-hit turns, 10 barge-ins",
+        "1,000 turns through the relay (50 calls x 20, 2 at a time), 60 cache-hit turns, 10 barge-ins",
     ),
     Bench(
         "traditional_vs_optimized",
@@ -64,11 +64,11 @@ SUITE = (
     Bench("cold_start", ("--runs", "3"), 240, "3 fresh interpreters per function and copy (default 7)"),
     Bench(
         "load",
-        ("--levels", "10", "50", "200", "--level-seconds", "30"),
+        ("--levels", "10", "50", "200", "--level-seconds", "20"),
         150,
-        "10, 50 and 200 concurrent calls, 30 s per level (default 60 s)",
+        "10, 50 and 200 concurrent calls, 20 s per level (default 60 s)",
     ),
-    Bench("cache_calls", ("--calls", "20"), 120, "20 calls per scenario (default 50)"),
+    Bench("cache_calls", ("--calls", "16"), 120, "16 calls per scenario (default 50)"),
     Bench(
         "cost",
         ("--calls", "3", "--turns-per-call", "10"),

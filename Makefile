@@ -72,9 +72,12 @@ artifact-check: $(SAM_VENV)/.installed $(STAMP)
 bench: BENCH_STARTED := $(shell date +%s)
 bench:
 	@echo "make bench started at $(BENCH_STARTED)"
-	$(MAKE) --no-print-directory $(STAMP) $(SAM_VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(MAKE) --no-print-directory -j2 $(VENV)/.bench-installed $(SAM_VENV)/.installed
 	$(BIN)/python bench/run_all.py --started-at $(BENCH_STARTED)
+
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .template.host.yaml .pytest_cache .ruff_cache

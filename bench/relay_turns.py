@@ -483,12 +483,12 @@ def barge_in_samples(
     calls: list[PlayedCall], recorder: RelayRecorder, settings: Settings
 ) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
-    ends = clause_ends(settings.reply)
 
     def add(name: str, value: float) -> None:
         samples.setdefault(name, []).append(value)
 
     for call in calls:
+        ends = clause_ends(call.reply)
         for index, invocation in enumerate(call.server):
             report = check_streamed(call, index, invocation)
             turn = call.turns[index]
@@ -718,7 +718,9 @@ def run(settings: Settings) -> Played:
             store = calls_store(stack)
             with httpx.Client(timeout=RECV_TIMEOUT_S) as client:
 
-                def call(turns: int, shop: str, barge_in: bool = False, **options: Any) -> PlayedCall:
+                def call(
+                    turns: int, shop: str, barge_in: bool = False, reply: str = settings.reply, **options: Any
+                ) -> PlayedCall:
                     return play_call(
                         client,
                         stack.base_url,
@@ -726,7 +728,7 @@ def run(settings: Settings) -> Played:
                         store,
                         turns,
                         shop=shop,
-                        reply=settings.reply,
+                        reply=reply,
                         barge_in=barge_in,
                         quiet_s=settings.quiet_ms / 1000,
                         **options,
@@ -741,10 +743,14 @@ def run(settings: Settings) -> Played:
                             lambda i: call(settings.turns_per_call, shop_name(i)), range(settings.calls)
                         )
                     )
+                # Barge-ins always get the long reply: its second clause is still to come when the
+                # caller interrupts, which is what they measure.
+                llm.configure(reply=DEFAULT_REPLY)
                 barge_ins = [
-                    call(settings.barge_in_turns_per_call, f"Shop barge-in {i}", barge_in=True)
+                    call(settings.barge_in_turns_per_call, f"Shop barge-in {i}", True, DEFAULT_REPLY)
                     for i in range(settings.barge_in_calls)
                 ]
+                llm.configure(reply=settings.reply)
                 cached = [
                     call(len(CACHE_PHRASES), CACHE_SHOP, utterances=CACHE_PHRASES)
                     for _ in range(settings.cache_calls)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import sys
@@ -41,8 +40,7 @@ import textwrap
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,9 +50,22 @@ sys.path.insert(0, str(REPO))  # so `python bench/traditional_vs_optimized.py` f
 
 import httpx  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
-from websockets.sync.client import ClientConnection  # noqa: E402
 
 from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from bench.relay_turns import (  # noqa: E402  the relay harness: workflow, defaults, socket, turns
+    API_KEY,
+    AUTH_TOKEN,
+    BENCH_WORKFLOW,
+    CALL,
+    DEFAULT_REPLY,
+    GOODBYE,
+    MAX_REPLY_TOKENS,
+    BenchError,
+    open_call,
+    say_goodbye,
+    stream_turn,
+)
+from bench.relay_turns import CACHE_PHRASES as COMMON_PHRASES  # noqa: E402
 from kimiyi.llm.tokens import split_into_tokens  # noqa: E402
 from kimiyi.twiml import SPEECH_TIMEOUT_S  # noqa: E402
 from kimiyi_local import simulator  # noqa: E402
@@ -63,66 +74,20 @@ from kimiyi_local.stack import LocalStack  # noqa: E402
 
 NAME = "traditional_vs_optimized"
 PLOT_PATH = REPO / "docs" / "benchmarks" / f"{NAME}.png"
-API_KEY = "local-dev-key"  # the local stack's documented defaults
-AUTH_TOKEN = "local-auth-token"
-CALL = {"to": "+12125550123", "from": "+12125550100"}
 # One shop for every call: the variables are part of the cache key, so calls share cached replies.
 VARIABLES = {"shop": "Corner Bikes"}
 
-MAX_REPLY_TOKENS = 60  # the bench workflow's maxTokens: a longer reply would be cut by the server
-# 29 tokens in three clauses: long enough that waiting for the whole text (classic) differs from
-# waiting for the first clause (stream), as a real short answer would.
-DEFAULT_REPLY = (
-    "Of course, we are open on Saturday from nine to five. "
-    "You can book online, or I can take your details for you right now."
-)
-# Context-free while every caller turn so far is one of them (kimiyi.cache.policy), so they come first.
-COMMON_PHRASES = ("Hello?", "Who is this?", "Who am I speaking to?")
 QUESTIONS = (
     "What time do you open on Saturday?",
     "Is there parking near the shop?",
     "Can I bring my dog inside?",
 )
+# Common phrases first: context-free while every caller turn so far is one of them (kimiyi.cache.policy).
 SCRIPT = COMMON_PHRASES + QUESTIONS
-GOODBYE = "Thanks, goodbye."
 CACHED, LLM = "cached", "llm"  # turn kinds: what the stream pipeline should do with the turn
 
-SETUP_PAUSE_S = 0.3  # a caller hears the welcome greeting before speaking; setup is handled meanwhile
 TIMEOUT_S = 10.0  # per request or turn: none here should take more than a second or two
 RECORD_POLL_S = 0.01  # between reads of the server's per-turn records
-
-# One conversation node looping on itself and an end node on the goodbye intent: no LLM-judged edge,
-# so a caller turn needs exactly one LLM reply (or one cached reply) in both pipelines.
-BENCH_WORKFLOW = {
-    "workflowId": "bench-traditional-vs-optimized",
-    "globalPrompt": "You are the phone assistant of {{shop}}, a small shop. Keep every reply short.",
-    "nodes": [
-        {
-            "id": "talk",
-            "type": "conversation",
-            "data": {
-                "isStart": True,
-                "prompt": "Answer the caller's question briefly.",
-                "scriptedLine": "How can I help you?",
-            },
-        },
-        {"id": "bye", "type": "end", "data": {"text": "Goodbye!"}},
-    ],
-    "edges": [
-        {
-            "id": "talk-bye",
-            "source": "talk",
-            "target": "bye",
-            "data": {"condition": {"type": "intent", "intent": "goodbye"}},
-        },
-        {"id": "talk-talk", "source": "talk", "target": "talk", "data": {"condition": {"type": "always"}}},
-    ],
-    "config": {"language": "en-US", "maxTokens": MAX_REPLY_TOKENS, "temperature": 0.3},
-}
-
-
-class BenchError(RuntimeError):
-    """A turn did not take the path being measured: its figure would describe something else."""
 
 
 @dataclass(frozen=True)
@@ -277,45 +242,6 @@ def play_classic(client: httpx.Client, base_url: str, reply: str) -> PlayedCall:
     return played
 
 
-@contextmanager
-def relay_socket(client: httpx.Client, base_url: str) -> Iterator[tuple[str, ClientConnection]]:
-    """Stages a stream call, fetches its TwiML and opens the relay socket as Twilio does; sends `setup`."""
-    staged = stage(client, base_url, "stream")
-    call_sid = "CA" + uuid.uuid4().hex
-    relay = simulator.fetch_relay(client, staged["twimlUrl"], call_sid, CALL, AUTH_TOKEN)
-    with simulator.open_relay(relay, AUTH_TOKEN) as ws:
-        ws.send(json.dumps(simulator.setup_frame(call_sid, CALL, relay)))
-        time.sleep(SETUP_PAUSE_S)
-        yield staged["trackingId"], ws
-
-
-def stream_turn(ws: ClientConnection, utterance: str) -> tuple[float, str]:
-    """Sends a final prompt; returns the ms to the first text frame and the whole text streamed."""
-    prompt = json.dumps({"type": "prompt", "voicePrompt": utterance, "lang": "en-US", "last": True})
-    sent = time.perf_counter()
-    ws.send(prompt)
-    first_ms: float | None = None
-    text = ""
-    while True:
-        try:
-            frame = json.loads(ws.recv(timeout=TIMEOUT_S))
-        except TimeoutError:
-            raise BenchError(f"{utterance!r}: the reply did not finish within {TIMEOUT_S:g} s") from None
-        if first_ms is None:
-            first_ms = (time.perf_counter() - sent) * 1000
-        if frame.get("type") != "text":
-            raise BenchError(f"{utterance!r}: expected text frames, got {frame}")
-        text += frame.get("token", "")
-        if frame.get("last"):
-            return first_ms, text
-
-
-def say_goodbye(ws: ClientConnection, tracking_id: str) -> None:
-    ended = simulator.play_turn(ws, {"say": GOODBYE}, echo=False)
-    if not ended.ended:
-        raise BenchError(f"stream call {tracking_id}: {GOODBYE!r} did not end the call ({ended})")
-
-
 def turn_records(client: httpx.Client, base_url: str, tracking_id: str, count: int) -> list[dict]:
     """The server's records of the call's turns, once there are `count` of them. A turn is recorded after
     it has spoken and saved its state, so waiting for it also starts the next turn on a quiet call, as
@@ -333,17 +259,18 @@ def turn_records(client: httpx.Client, base_url: str, tracking_id: str, count: i
 
 def play_stream(client: httpx.Client, base_url: str, reply: str) -> PlayedCall:
     """A stream call: one prompt frame per script turn, then goodbye; cache hits from the server's records."""
-    with relay_socket(client, base_url) as (tracking_id, ws):
+    with open_call(client, base_url, VARIABLES["shop"]) as (tracking_id, ws):
         played = PlayedCall("stream", tracking_id)
         for index, utterance in enumerate(SCRIPT):
-            ms, text = stream_turn(ws, utterance)
+            turn = stream_turn(ws, utterance, barge_in=False, quiet_s=TIMEOUT_S)
+            ms, text = turn.first_text_ms, turn.text
             if not text.strip() or not same_words(text, reply):
                 raise BenchError(
                     f"stream call {tracking_id}, {utterance!r}: streamed {text!r}, not the reply"
                 )
             played.turns_ms.append(ms)
             turn_records(client, base_url, tracking_id, index + 1)
-        say_goodbye(ws, tracking_id)
+        say_goodbye(ws)
     records = turn_records(client, base_url, tracking_id, len(SCRIPT) + 1)
     played.cache_hits = [record.get("cacheHit") for record in records[: len(SCRIPT)]]
     for utterance, record in zip(SCRIPT, records, strict=False):

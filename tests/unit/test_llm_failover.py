@@ -77,6 +77,7 @@ def chain(*providers, **options) -> FailoverChain:
     # Short enough for a quick run, long enough that a healthy fake never misses it on a busy machine.
     options.setdefault("first_token_timeout_s", 0.2)
     options.setdefault("stall_timeout_s", 0.2)
+    options.setdefault("lag_probe", lambda woke_late_s: 0.0)  # this process always runs on time
     return FailoverChain(list(providers), **options)
 
 
@@ -281,3 +282,80 @@ def test_errors_are_classified(error, reason, detail):
 def test_deadlines_must_be_positive():
     with pytest.raises(ValueError, match="first_token_timeout_s"):
         FailoverChain([], first_token_timeout_s=0)
+
+
+class NeverAnswers(FakeProvider):
+    """Every request hangs until it is abandoned (FakeProvider's HANG releases once for all)."""
+
+    def stream(self, messages, *, max_tokens, temperature, context):
+        self.calls += 1
+        return FakeProvider(self.name, HANG).stream(messages, max_tokens=0, temperature=0, context=context)
+
+
+def test_a_missed_deadline_while_this_process_was_starved_does_not_open_the_breaker():
+    starved = chain(
+        NeverAnswers("primary"),
+        first_token_timeout_s=0.01,
+        breaker=BreakerSettings(failure_threshold=2),
+        lag_probe=lambda woke_late_s: 0.2,  # every thread of this process woke 200 ms late
+    )
+    for _ in range(4):
+        stream = starved.stream(MESSAGES, context=ScriptContext(scripted_line="Hello."))
+        assert consume(stream) == "Hello."  # the caller still hears the next in line at once
+        (failure,) = stream.result.failures
+        assert failure.reason == FailureReason.TIMEOUT and "starved: 200 ms late" in failure.detail
+    assert starved.breakers[0].state == "closed"
+
+
+def test_a_missed_deadline_while_this_process_ran_on_time_counts_against_the_provider():
+    punctual = chain(NeverAnswers("primary"), first_token_timeout_s=0.01, breaker=BreakerSettings(2))
+    for _ in range(2):
+        consume(punctual.stream(MESSAGES))
+    assert punctual.breakers[0].state == "open"
+
+
+def test_start_sends_the_request_before_anything_is_read():
+    primary = FakeProvider("primary", "Hi")
+    stream = chain(primary).stream(MESSAGES).start()
+    for _ in range(1000):  # the reader thread calls the provider at once
+        if primary.calls:
+            break
+        threading.Event().wait(0.005)
+    assert primary.calls == 1
+    assert consume(stream) == "Hi" and primary.calls == 1
+
+
+def test_a_started_stream_closed_unread_abandons_its_request_and_frees_the_breaker():
+    primary = FakeProvider("primary", HANG)
+    failover = chain(primary, breaker=BreakerSettings(failure_threshold=1))
+    stream = failover.stream(MESSAGES).start()
+    stream.close()
+    assert primary.released.wait(SAFETY_S)  # the request was cut off
+    assert failover.breakers[0].state == "closed" and stream.result.failures == []
+
+
+def test_a_cancelled_wait_for_the_first_token_ends_the_stream_with_nothing():
+    primary = FakeProvider("primary", HANG)
+    asked = threading.Event()
+
+    def cancelled() -> bool:
+        asked.set()
+        return True
+
+    failover = chain(primary, first_token_timeout_s=SAFETY_S, breaker=BreakerSettings(failure_threshold=1))
+    stream = failover.stream(MESSAGES, cancelled=cancelled)
+    assert consume(stream) == ""  # no scripted line either: the turn is no longer wanted
+    assert asked.is_set() and stream.result.cancelled and stream.result.failures == []
+    assert primary.released.is_set() and failover.breakers[0].state == "closed"
+
+
+def test_skipped_providers_are_not_asked():
+    primary, secondary = FakeProvider("primary", "No"), FakeProvider("secondary", "Yes")
+    stream = chain(primary, secondary).stream(MESSAGES, skip={"primary"})
+    assert consume(stream) == "Yes" and primary.calls == 0 and stream.result.failures == []
+
+
+def test_the_holding_phrase_after_a_drop_can_be_turned_off_per_stream():
+    primary = FakeProvider("primary", "Hi.", RuntimeError("reset"))
+    stream = chain(primary).stream(MESSAGES, holding_phrase_on_drop=False)
+    assert consume(stream) == "Hi." and stream.result.dropped

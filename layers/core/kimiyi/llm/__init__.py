@@ -14,7 +14,7 @@ from .azure_endpoint import DEFAULT_AZURE_API_VERSION, AzureTarget, parse_azure_
 from .base import DEFAULT_HOLDING_PHRASE, LLMProvider, Message, ProviderTimeouts, ScriptContext
 from .breaker import BreakerSettings, CircuitBreaker
 from .config import chain_from_env, env_with_secrets, providers_from_env
-from .errors import LLMConfigError, MalformedChunkError
+from .errors import LLMConfigError, MalformedChunkError, ReplyCutShort
 from .failover import FailedAttempt, FailoverChain, FailoverStream, FailureReason, StreamResult
 from .scripted import ScriptedProvider
 from .tokens import split_into_tokens
@@ -54,6 +54,7 @@ __all__ = [
     "OpenAIChatProvider",
     "OpenAIProvider",
     "ProviderTimeouts",
+    "ReplyCutShort",
     "ScriptContext",
     "ScriptedProvider",
     "StreamResult",

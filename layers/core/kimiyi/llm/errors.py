@@ -7,3 +7,11 @@ class LLMConfigError(ValueError):
 
 class MalformedChunkError(ValueError):
     """A streamed chunk did not have the chat.completion.chunk shape."""
+
+
+class ReplyCutShort(RuntimeError):
+    """The provider ended the reply before it was finished: a content filter, or the token limit."""
+
+    def __init__(self, finish_reason: str) -> None:
+        super().__init__(f"the reply ended with finish_reason {finish_reason!r}")
+        self.finish_reason = finish_reason

@@ -7,9 +7,15 @@ Rules, per call:
 - An error, a timeout, an HTTP 429 (Retry-After is not awaited on the hot path), a reply with no text,
   or an open circuit moves on to the next provider.
 - Once a delta has been yielded to the consumer there is no retry: the caller has already heard the
-  start of that answer. If the provider then fails (drops, stalls or sends garbage) the stream ends
-  and the record says `dropped`; by default the chain first speaks the scripted holding phrase, so the
-  caller is not left mid-sentence in silence.
+  start of that answer. If the provider then fails (drops, goes quiet longer than the stall budget,
+  sends garbage, or ends on a content filter or the token limit) the stream ends and the record says
+  `dropped`. The consumer decides how to recover (the conversation turn continues the reply from the
+  next provider, `skip`ping those that failed); a consumer that does not, gets the holding phrase.
+- A missed deadline charges the provider's circuit breaker only when this process was able to run:
+  a process so busy that it reads its sockets late (the local stack under load) would otherwise open
+  every breaker and send every call to the scripted lines. See `scheduling_lag_s`.
+- `cancelled` is asked while the consumer waits, so a turn that is no longer wanted stops within
+  `CANCEL_POLL_S` even before its first token.
 - The scripted responder is always last and never fails: every call yields something.
 """
 
@@ -19,15 +25,28 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from .base import LLMProvider, Message, ScriptContext
 from .breaker import BreakerSettings, CircuitBreaker
+from .errors import ReplyCutShort
 from .scripted import ScriptedProvider
 from .tokens import is_cjk, split_into_tokens
+
+CANCEL_POLL_S = 0.05  # how often a waiting consumer's `cancelled` is asked
+STARVED_LAG_S = 0.05  # a thread that wakes this late means the process, not the provider, is slow
+
+
+def scheduling_lag_s(woke_late_s: float, sample_s: float = 0.001) -> float:
+    """How late this process runs a thread that asked to wake: the deadline's own wake-up (`woke_late_s`)
+    or a short sleep, whichever is later. Near zero when the process can run; tens of milliseconds when
+    its cores (or the GIL) are taken by other work, as in the local stack under load."""
+    started = time.perf_counter()
+    time.sleep(sample_s)
+    return max(woke_late_s, time.perf_counter() - started - sample_s)
 
 
 class FailureReason(StrEnum):
@@ -56,6 +75,7 @@ class StreamResult:
     chunks_sent: bool = False
     dropped: bool = False  # the answering provider failed after its first delta
     holding_phrase_added: bool = False  # the chain spoke the holding phrase after a drop
+    cancelled: bool = False  # the consumer's `cancelled` said stop while it waited
     finished: bool = False
 
     @property
@@ -73,6 +93,8 @@ def classify(error: BaseException) -> tuple[FailureReason, str]:
             return FailureReason.TIMEOUT, type(error).__name__
         if isinstance(error, openai.APIStatusError):
             return FailureReason.ERROR, f"HTTP {error.status_code}"
+    if isinstance(error, ReplyCutShort):
+        return FailureReason.ERROR, f"finish_reason {error.finish_reason}"
     return FailureReason.ERROR, type(error).__name__
 
 
@@ -136,10 +158,11 @@ class FailoverChain:
         providers: Sequence[LLMProvider],
         *,
         first_token_timeout_s: float = 1.0,
-        stall_timeout_s: float = 5.0,
+        stall_timeout_s: float = 0.7,
         breaker: BreakerSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
         holding_phrase_on_drop: bool = True,
+        lag_probe: Callable[[float], float] = scheduling_lag_s,
     ) -> None:
         if first_token_timeout_s <= 0 or stall_timeout_s <= 0:
             raise ValueError("first_token_timeout_s and stall_timeout_s must be > 0")
@@ -149,6 +172,7 @@ class FailoverChain:
         self.first_token_timeout_s = first_token_timeout_s
         self.stall_timeout_s = stall_timeout_s
         self.holding_phrase_on_drop = holding_phrase_on_drop
+        self.lag_probe = lag_probe
         settings = breaker or BreakerSettings()
         self.breakers = [CircuitBreaker(settings, clock) for _ in self.live_providers]
 
@@ -163,8 +187,25 @@ class FailoverChain:
         max_tokens: int = 200,
         temperature: float = 0.3,
         context: ScriptContext | None = None,
+        skip: Collection[str] = (),
+        cancelled: Callable[[], bool] | None = None,
+        holding_phrase_on_drop: bool | None = None,
     ) -> FailoverStream:
-        return FailoverStream(self, messages, max_tokens, temperature, context or ScriptContext())
+        """`skip`: providers not to try (they already failed this turn). `cancelled`: asked while the
+        consumer waits; True ends the stream with nothing more. `holding_phrase_on_drop`: the chain's
+        setting unless given."""
+        return FailoverStream(
+            self,
+            messages,
+            max_tokens,
+            temperature,
+            context or ScriptContext(),
+            skip=frozenset(skip),
+            cancelled=cancelled or (lambda: False),
+            holding_phrase_on_drop=(
+                self.holding_phrase_on_drop if holding_phrase_on_drop is None else holding_phrase_on_drop
+            ),
+        )
 
     def describe(self) -> list[dict[str, str]]:
         """Each provider's name, model, host and breaker state, for the health endpoint."""
@@ -178,8 +219,8 @@ class FailoverChain:
 class FailoverStream:
     """Iterate for text deltas; `result` records who answered and what failed on the way.
 
-    The first request goes out on the first next(). close() (or leaving a `with` block) abandons the
-    provider being read, e.g. when the caller interrupts.
+    The first request goes out on `start()` or the first next(), whichever comes first. close() (or
+    leaving a `with` block) abandons the provider being read, e.g. when the caller interrupts.
     """
 
     def __init__(
@@ -189,6 +230,10 @@ class FailoverStream:
         max_tokens: int,
         temperature: float,
         context: ScriptContext,
+        *,
+        skip: frozenset[str] = frozenset(),
+        cancelled: Callable[[], bool] = lambda: False,
+        holding_phrase_on_drop: bool = True,
     ) -> None:
         self.result = StreamResult()
         self._chain = chain
@@ -199,8 +244,13 @@ class FailoverStream:
             "temperature": temperature,
             "context": context,
         }
-        self._started = 0.0  # set when the first next() starts the first request
+        self._skip = skip
+        self._cancelled = cancelled
+        self._holding_phrase_on_drop = holding_phrase_on_drop
+        self._started = 0.0  # set when the first request starts
         self._tail = ""  # the last delta yielded, to join the holding phrase after a drop
+        self._attempts = self._open_attempts()
+        self._opened: tuple[LLMProvider, CircuitBreaker, _Attempt] | None = None
         self._deltas = self._run()
 
     def __iter__(self) -> Iterator[str]:
@@ -209,8 +259,20 @@ class FailoverStream:
     def __next__(self) -> str:
         return next(self._deltas)
 
+    def start(self) -> FailoverStream:
+        """Sends the first request now, without waiting for its answer."""
+        if not self._started:
+            self._started = time.perf_counter()
+            self._opened = next(self._attempts, None)
+        return self
+
     def close(self) -> None:
         self._deltas.close()
+        if self._opened is not None:  # started but never read
+            _, breaker, attempt = self._opened
+            attempt.abandon()
+            breaker.release()
+            self._opened = None
 
     def __enter__(self) -> FailoverStream:
         return self
@@ -231,36 +293,65 @@ class FailoverStream:
         self._tail = delta
         return delta
 
+    def _open_attempts(self) -> Iterator[tuple[LLMProvider, CircuitBreaker, _Attempt]]:
+        """Each live provider's request in turn, skipping those asked to be skipped and open circuits."""
+        for provider, breaker in zip(self._chain.live_providers, self._chain.breakers, strict=True):
+            if provider.name in self._skip:
+                continue
+            if not breaker.allow_request():
+                self.result.failures.append(
+                    FailedAttempt(provider.name, FailureReason.CIRCUIT_OPEN, "breaker open", 0.0)
+                )
+                continue
+            yield provider, breaker, _Attempt(provider, self._messages, self._options)
+
     def _run(self) -> Iterator[str]:
-        self._started = time.perf_counter()
+        self.start()
         try:
-            for provider, breaker in zip(self._chain.live_providers, self._chain.breakers, strict=True):
-                if not breaker.allow_request():
-                    self.result.failures.append(
-                        FailedAttempt(provider.name, FailureReason.CIRCUIT_OPEN, "breaker open", 0.0)
-                    )
-                    continue
-                answered = yield from self._attempt(provider, breaker)
-                if answered:
+            opened, self._opened = self._opened, None
+            while opened is not None:
+                answered = yield from self._read(*opened)
+                if answered or self.result.cancelled:
                     return
+                opened = next(self._attempts, None)
             scripted = self._chain.scripted
             for delta in scripted.stream(self._messages, **self._options):
                 yield self._emit(scripted.name, delta)
         finally:
             self.result.finished = True
 
-    def _attempt(self, provider: LLMProvider, breaker: CircuitBreaker) -> Iterator[str]:
+    def _next_event(self, attempt: _Attempt, until: float) -> tuple[str, Any] | None:
+        """The attempt's next event, or None at `until`; asks `cancelled` every CANCEL_POLL_S meanwhile
+        (a cancelled wait sets result.cancelled and returns None)."""
+        while True:
+            left = until - time.perf_counter()
+            event = attempt.next_event(min(left, CANCEL_POLL_S))
+            if event is not None or left <= CANCEL_POLL_S:
+                return event
+            if self._cancelled():
+                self.result.cancelled = True
+                return None
+
+    def _read(self, provider: LLMProvider, breaker: CircuitBreaker, attempt: _Attempt) -> Iterator[str]:
         """Relay one provider; returns True if it answered (even if it dropped later)."""
-        attempt = _Attempt(provider, self._messages, self._options)
         deadline = attempt.started + self._chain.first_token_timeout_s
         answering = False  # a first delta arrived: from here on there is no failover
         try:
             while True:
-                wait_s = self._chain.stall_timeout_s if answering else deadline - time.perf_counter()
-                event = attempt.next_event(wait_s)
+                until = time.perf_counter() + self._chain.stall_timeout_s if answering else deadline
+                event = self._next_event(attempt, until)
+                if self.result.cancelled:
+                    breaker.release()
+                    return False
                 if event is None:
                     reason = FailureReason.TIMEOUT
                     detail = "stalled mid-stream" if answering else "no first token by the deadline"
+                    lag = self._chain.lag_probe(max(0.0, time.perf_counter() - until))
+                    if lag >= STARVED_LAG_S:  # our own process could not run: not the provider's fault
+                        detail += f" (this process was starved: {lag * 1000:.0f} ms late)"
+                        breaker.release()
+                    else:
+                        breaker.record_failure()
                 elif event[0] == "delta":
                     if not answering:
                         answering = True
@@ -271,9 +362,10 @@ class FailoverStream:
                     if answering:
                         return True
                     reason, detail = FailureReason.ERROR, "reply with no text"
+                    breaker.record_failure()
                 else:
                     reason, detail = classify(event[1])
-                breaker.record_failure()
+                    breaker.record_failure()
                 failure = FailedAttempt(provider.name, reason, detail, attempt.elapsed_ms())
                 if not answering:
                     self.result.failures.append(failure)
@@ -294,7 +386,7 @@ class FailoverStream:
             attempt.abandon()  # frees a request still in flight; a finished one is left alone
 
     def _holding_phrase_after_drop(self) -> Iterator[str]:
-        if not self._chain.holding_phrase_on_drop:
+        if not self._holding_phrase_on_drop:
             return
         phrase = self._context.holding_phrase_text()
         if (

@@ -24,13 +24,16 @@ from openai.types.chat import ChatCompletionChunk
 
 from .azure_endpoint import AzureTarget
 from .base import DEFAULT_OPENAI_MODEL, OPENAI_BASE_URL, Message, ProviderTimeouts, ScriptContext
-from .errors import MalformedChunkError
+from .errors import MalformedChunkError, ReplyCutShort
 from .event_loop import shared_loop
 
 # The client refuses to start without a key; many self-hosted OpenAI-compatible servers need none.
 NO_KEY_PLACEHOLDER = "not-needed"
 
 _END = ("end", None)
+# Finish reasons that mean the reply stopped before it was done: Azure's content filter (it sends the text
+# up to the filtered part, then this), and the token limit. Either is a failure mid-reply, not an ending.
+CUT_SHORT = frozenset({"content_filter", "length"})
 
 
 def _host_of(url: str) -> str:
@@ -91,6 +94,9 @@ class ChatDeltaStream:
                     content = _content_of(chunk)
                     if content:
                         self._events.put(("delta", content))
+                    finish_reason = _finish_reason_of(chunk)
+                    if finish_reason in CUT_SHORT:
+                        raise ReplyCutShort(finish_reason)
             finally:
                 await stream.close()  # a no-op after [DONE]; frees the connection after an error or cancel
         except Exception as error:
@@ -110,6 +116,12 @@ def _content_of(chunk: Any) -> str | None:
     if content is not None and not isinstance(content, str):
         raise MalformedChunkError(f"a chunk whose delta content is not text: {str(chunk)[:120]}")
     return content
+
+
+def _finish_reason_of(chunk: Any) -> str | None:
+    choices = getattr(chunk, "choices", None)
+    reason = getattr(choices[0], "finish_reason", None) if choices else None
+    return reason if isinstance(reason, str) else None
 
 
 class OpenAIChatProvider:

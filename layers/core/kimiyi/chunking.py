@@ -107,6 +107,19 @@ def _validate_count(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def complete_clauses(text: str, delimiters: str = DEFAULT_DELIMITERS) -> str:
+    """`text` up to and including its last clause boundary ("" when it has none): what of a reply cut
+    short mid-stream can still be spoken. A delimiter counts when a space, a line end or the end of the
+    text follows it (so 3.5 is no boundary), or anywhere for CJK punctuation, written without spaces."""
+    for index in range(len(text) - 1, -1, -1):
+        char = text[index]
+        if char == "\n" or (
+            char in delimiters and (index + 1 == len(text) or text[index + 1].isspace() or _is_wide(char))
+        ):
+            return text[: index + 1]
+    return ""
+
+
 class ClauseChunker:
     """Feed tokens as they stream; get back the clauses that are ready to speak now."""
 

@@ -53,3 +53,21 @@ def parse_judgement(answer: str, candidates: Sequence[Edge]) -> str | None:
         return None
     index = int(found.group())
     return candidates[index - 1].id if 1 <= index <= len(candidates) else None
+
+
+CONTINUE_CUT_REPLY = (
+    "Your reply above was cut off at that point; the caller has heard exactly those words. Continue it from "
+    "there: do not repeat any of it, and do not apologise or mention the interruption."
+)
+
+
+def continuation_messages(messages: Sequence[dict[str, str]], said: str) -> list[dict[str, str]]:
+    """Asks another model to finish a reply that a failing provider left at `said`; with nothing said
+    yet, the request is the original one."""
+    if not said.strip():
+        return list(messages)
+    return [
+        *messages,
+        {"role": "assistant", "content": said.strip()},
+        {"role": "system", "content": CONTINUE_CUT_REPLY},
+    ]

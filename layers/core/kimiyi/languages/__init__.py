@@ -41,6 +41,7 @@ __all__ = [
     "han_variant",
     "holding_phrase_for",
     "parse_table",
+    "repeat_request_for",
     "resolve_code",
     "script_of",
 ]
@@ -75,6 +76,7 @@ _LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[a-z]{3})?(-[a-z]{4})?(-([a-z]{2}|[0-9
 # The ISO 15924 codes the table uses (Hant/Hans for Chinese, Jpan for Japanese, Kore for Korean).
 _SCRIPTS = frozenset({"Latn", "Cyrl", "Grek", "Hant", "Hans", "Jpan", "Kore", "Arab", "Hebr", "Deva", "Beng", "Guru", "Gujr", "Taml", "Telu", "Knda", "Mlym", "Thai"})  # fmt: skip
 _FALLBACK_HOLDING_PHRASE = "One moment, please."
+_FALLBACK_REPEAT_REQUEST = "Sorry, could you say that again?"
 
 
 class UnknownLanguageError(ValueError):
@@ -115,6 +117,7 @@ class Language:
     clause_delimiters: str
     prompt_guidance: str
     holding_phrase: str
+    repeat_request: str  # asks the caller to say it again: what a reply cut short ends with
     script: str
     rtl: bool
 
@@ -226,6 +229,7 @@ def _parse_entry(raw: Any, index: int) -> Language:
         clause_delimiters=delimiters,
         prompt_guidance=_text(raw, "promptGuidance", where),
         holding_phrase=_text(raw, "holdingPhrase", where),
+        repeat_request=_text(raw, "repeatRequest", where),
         script=script,
         rtl=rtl,
     )
@@ -304,6 +308,14 @@ def holding_phrase_for(code: str) -> str:
         return get_language(code).holding_phrase
     except (UnknownLanguageError, TypeError):
         return _FALLBACK_HOLDING_PHRASE
+
+
+def repeat_request_for(code: str) -> str:
+    """ "Sorry, could you say that again?" in the language of `code`; English when the code is unknown."""
+    try:
+        return get_language(code).repeat_request
+    except (UnknownLanguageError, TypeError):
+        return _FALLBACK_REPEAT_REQUEST
 
 
 # ---------------------------------------------------------------------------------------------------------

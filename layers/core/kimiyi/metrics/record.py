@@ -61,6 +61,9 @@ class TurnRecord:
     node: str = ""
     action: str = "continue"
     marks: Mapping[str, float] = field(default_factory=dict)  # ms since received (DESIGN §4)
+    # Replies a provider cut short mid-stream: {"fault": "provider:reason (detail)", "kept": the words
+    # the caller heard of it, "by": who went on (a provider, or "repeat-request")}
+    recoveries: tuple[Mapping[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         _text(self.tracking_id, "trackingId")
@@ -82,6 +85,12 @@ class TurnRecord:
             _text(name, "a mark's name")
             marks[name] = _ms(value, f"marks.{name}", optional=False)
         object.__setattr__(self, "marks", marks)
+        recoveries = []
+        for recovery in self.recoveries:
+            if not isinstance(recovery, Mapping) or set(recovery) != {"fault", "kept", "by"}:
+                raise ValueError(f"a recovery must have fault, kept and by, not {recovery!r}")
+            recoveries.append({name: _text(recovery[name], f"recoveries.{name}") for name in recovery})
+        object.__setattr__(self, "recoveries", tuple(recoveries))
 
     @classmethod
     def from_report(cls, report: TurnReportLike, *, at_ms: int, scripted_provider: str) -> TurnRecord:
@@ -114,6 +123,7 @@ class TurnRecord:
             node=outcome.state.node_id,
             action=outcome.action,
             marks=marks,
+            recoveries=tuple({"fault": r.fault, "kept": r.kept, "by": r.by} for r in outcome.recoveries),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +145,7 @@ class TurnRecord:
             "node": self.node,
             "action": self.action,
             "marks": dict(self.marks),
+            "recoveries": [dict(r) for r in self.recoveries],
         }
 
     @classmethod
@@ -151,6 +162,9 @@ class TurnRecord:
             raise ValueError(f"failures must be a list of strings, not {failures!r}")
         if not isinstance(marks, Mapping):
             raise ValueError(f"marks must be an object, not {marks!r}")
+        recoveries = data.get("recoveries") or []
+        if not isinstance(recoveries, list | tuple):
+            raise ValueError(f"recoveries must be a list, not {recoveries!r}")
         return cls(
             tracking_id=data["trackingId"],
             turn=data["turn"],
@@ -168,4 +182,5 @@ class TurnRecord:
             node=_text(data.get("node", ""), "node") or "",
             action=_text(data.get("action", "continue"), "action") or "continue",
             marks=dict(marks),
+            recoveries=tuple(recoveries),
         )

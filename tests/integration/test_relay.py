@@ -562,9 +562,9 @@ class CountingStore(CallsStore):
         super().__init__(table)
         self.state_reads = 0
 
-    def load_state(self, tracking_id):
+    def read_state(self, tracking_id):
         self.state_reads += 1
-        return super().load_state(tracking_id)
+        return super().read_state(tracking_id)
 
 
 def test_a_warm_environment_reuses_the_state_it_saved_unless_another_saved_since(table, connections):
@@ -606,17 +606,23 @@ def test_a_warm_environment_reuses_the_state_it_saved_unless_another_saved_since
 
 
 class RecordingProvider(QuickProvider):
-    """A live LLM that keeps every reply request (not the one-number edge verdicts) and its stream."""
+    """A live LLM that keeps every request and its stream: `requests` all of them, `replies` those that
+    are not one-number edge verdicts."""
 
     name = "recording"
 
     def __init__(self) -> None:
-        self.replies: list[dict] = []
+        self.requests: list[dict] = []
+
+    @property
+    def replies(self) -> list[dict]:
+        return [r for r in self.requests if r["options"].get("max_tokens") != 3]
 
     def stream(self, messages, **options):
         tokens = super().stream(messages, **options)
-        if options.get("max_tokens") != 3:
-            self.replies.append({"at": time.perf_counter(), "messages": messages, "tokens": tokens})
+        self.requests.append(
+            {"at": time.perf_counter(), "messages": messages, "tokens": tokens, "options": options}
+        )
         return tokens
 
 
@@ -659,9 +665,13 @@ def test_the_llm_request_leaves_before_the_turn_claim_returns(table, connections
     relay = recording_relay(store, connections, llm)
     connected(relay, store)
     say(relay, "Hmm, let me think about it.")  # the first turn goes on from the opening state
+    first_turn_requests = len(llm.requests)
     report = say(relay, "Sorry, what was that about?")  # the next from the state the first saved
+    # Each turn's first request (here the verdict on the node's plain-language edges) left before its
+    # claim returned; the reply follows the verdict.
+    firsts = [llm.requests[0], llm.requests[first_turn_requests]]
     assert [
-        reply["at"] < claimed for reply, claimed in zip(llm.replies, store.claims_returned, strict=True)
+        request["at"] < claimed for request, claimed in zip(firsts, store.claims_returned, strict=True)
     ] == [True] * 2
     assert len(llm.replies) == 2 and report.outcome.reply == "We are on Main Street."
     assert store.state_reads == 0
@@ -679,11 +689,13 @@ def test_a_turn_started_on_an_outdated_state_is_abandoned_and_started_again(tabl
     say(here, "Hmm, let me think about it.")
     say(elsewhere, "Sorry, what was that about?")
     replies_before = sum(1 for f in connections.frames if f["type"] == "text" and f["last"])
-    asked = len(llm.replies)
+    asked = len(llm.requests)
     report = say(here, "Could you say that once more?")
-    guessed, fresh = llm.replies[asked:]
-    assert guessed["tokens"]._closed.is_set()  # the stream on the outdated state was abandoned
-    assert "Sorry, what was that about?" not in users_in(guessed["messages"])
+    guessed, *fresh_requests = llm.requests[asked:]
+    assert guessed["tokens"]._closed.is_set()  # the request on the outdated state was abandoned
+    assert "Sorry, what was that about?" not in json.dumps(guessed["messages"])
+    assert all(not r["tokens"]._closed.is_set() for r in fresh_requests)
+    (fresh,) = [r for r in fresh_requests if r["options"].get("max_tokens") != 3]
     assert users_in(fresh["messages"])[-2:] == [
         "Sorry, what was that about?",
         "Could you say that once more?",
@@ -700,5 +712,5 @@ def test_a_repeated_frame_abandons_the_turn_it_started_on_the_saved_state(table,
     say(relay, "Sorry, what was that about?")
     frames = len(connections.frames)
     assert say(relay, "Sorry, what was that about?") is None  # the same frame again, within the window
-    assert llm.replies[-1]["tokens"]._closed.is_set()
+    assert llm.requests[-1]["tokens"]._closed.is_set()
     assert len(connections.frames) == frames

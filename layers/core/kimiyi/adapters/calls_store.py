@@ -2,7 +2,8 @@
 
 Keys: `CALL#<trackingId>` / `SESSION` (what make-call staged), `CALL#<trackingId>` / `STATE` (the
 conversation, versioned: every write is conditional on the version read, so two invocations for one call
-never lose an update), `CONN#<connectionId>` / `CONN` (which call a WebSocket belongs to). Every item
+never lose an update; `turnId` names the last turn that finished with it, saved or not, which is what a
+turn that replaced it waits for), `CONN#<connectionId>` / `CONN` (which call a WebSocket belongs to). Every item
 carries `expiresAt` (epoch seconds) for DynamoDB's TTL, which is checked on read as well: DynamoDB may
 return expired items for up to two days, and moto never expires them.
 """
@@ -25,6 +26,13 @@ class DuplicateTurn(RuntimeError):
 
 class ConflictError(RuntimeError):
     """The state changed since it was read: another invocation for the same call wrote first."""
+
+
+@dataclass(frozen=True)
+class StoredState:
+    state: dict[str, Any] | None  # None: no turn has saved one yet
+    version: int  # 0 when there is none
+    turn_id: str | None  # the last turn that finished with it (saved it, or let it be)
 
 
 @dataclass(frozen=True)
@@ -69,37 +77,54 @@ class CallsStore:
     # ------------------------------------------------------------------ conversation state
     def load_state(self, tracking_id: str) -> tuple[dict[str, Any] | None, int]:
         """The stored state and its version (0 when there is none yet)."""
+        stored = self.read_state(tracking_id)
+        return stored.state, stored.version
+
+    def read_state(self, tracking_id: str) -> StoredState:
+        """The stored state, its version and the last turn that finished with it, in one consistent read."""
         item = self._table.get_item(
             Key={"pk": f"CALL#{tracking_id}", "sk": "STATE"}, ConsistentRead=True
         ).get("Item")
         item = _alive(item, self._clock())
         if item is None:
-            return None, 0
-        return json.loads(item["state"]), int(item["version"])
+            return StoredState(None, 0, None)
+        state = json.loads(item["state"]) if "state" in item else None
+        return StoredState(state, int(item.get("version", 0)), item.get("turnId"))
 
-    def save_state(self, tracking_id: str, state: dict[str, Any], expected_version: int) -> int:
-        """Writes the state if nobody wrote since `expected_version` was read; returns the new version."""
-        condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :expected"
+    def save_state(
+        self, tracking_id: str, state: dict[str, Any], expected_version: int, turn_id: str | None = None
+    ) -> int:
+        """Writes the state if nobody wrote since `expected_version` was read; returns the new version.
+        `turn_id` names the turn that saved it."""
+        condition = "attribute_not_exists(version)" if expected_version == 0 else "version = :expected"
         values = (
             {} if expected_version == 0 else {"ExpressionAttributeValues": {":expected": expected_version}}
         )
+        item = {
+            "pk": f"CALL#{tracking_id}",
+            "sk": "STATE",
+            "state": json.dumps(state, ensure_ascii=False),  # JSON: no float-to-Decimal surprises
+            "version": expected_version + 1,
+            "expiresAt": self._expiry(),
+        }
+        if turn_id:
+            item["turnId"] = turn_id
         try:
-            self._table.put_item(
-                Item={
-                    "pk": f"CALL#{tracking_id}",
-                    "sk": "STATE",
-                    "state": json.dumps(state, ensure_ascii=False),  # JSON: no float-to-Decimal surprises
-                    "version": expected_version + 1,
-                    "expiresAt": self._expiry(),
-                },
-                ConditionExpression=condition,
-                **values,
-            )
+            self._table.put_item(Item=item, ConditionExpression=condition, **values)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConflictError(tracking_id) from None
             raise
         return expected_version + 1
+
+    def release_state(self, tracking_id: str, turn_id: str) -> None:
+        """Notes that `turn_id` finished without saving (its words came after the goodbye, its save lost
+        a race, or it failed): the turn that replaced it, waiting for its save, goes on at once."""
+        self._table.update_item(
+            Key={"pk": f"CALL#{tracking_id}", "sk": "STATE"},
+            UpdateExpression="SET turnId = :turn, expiresAt = if_not_exists(expiresAt, :expires)",
+            ExpressionAttributeValues={":turn": turn_id, ":expires": self._expiry()},
+        )
 
     # ------------------------------------------------------------------ barge-in
     def mark_interrupt(self, tracking_id: str, heard: str, at_ms: int) -> None:

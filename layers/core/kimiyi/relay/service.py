@@ -3,21 +3,38 @@
 Every frame is its own Lambda invocation. Nothing here may raise out of `on_message`: API Gateway would
 push a non-protocol "Internal server error" frame to Twilio (error 64107). A failure is logged and, when
 a turn was under way, the caller hears the language's holding phrase instead of silence.
+
+A turn's life (`_turn`), each step a method below:
+1. claim: the turn makes itself the call's current turn (`ACTIVE`), in the claim pool while it goes on;
+   the claim returns the turn it replaced.
+2. state: the turn starts from the state that turn left. If it is done and saved here, the copy kept
+   here is current; if it is done, the store is read; if it is still going (the caller spoke while it
+   talked, or right after its last words), the turn waits for exactly that turn's save (`turnId` on
+   the state item), never for a change that already happened, and no longer than SAVE_WAIT_S (reached
+   only if that turn's environment died). While the claim is in flight the turn may already run on the
+   state this environment saved last (the LLM request leaves at once); it is abandoned if the claim
+   shows that state is not the one to start from.
+3. stream: run_turn's chunks go to the caller through the sender thread.
+4. finish: the interrupt (if any) cuts the reply to what was heard, the state is saved under the
+   turn's id (or the turn notes it let the state be), and the turn's figures are recorded.
+The threads involved are described in docs/relay-threads.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..adapters.calls_store import CallsStore, ConflictError, Connection, DuplicateTurn
+from ..adapters.calls_store import CallsStore, ConflictError, Connection, DuplicateTurn, StoredState
 from ..adapters.websocket_sender import ConnectionGone, StreamingSender, post
 from ..cache import TurnCache
 from ..conversation import (
@@ -30,7 +47,7 @@ from ..conversation import (
     apply_interrupt,
     run_turn,
 )
-from ..conversation.turn import opening
+from ..conversation.turn import LlmRequested, Step, opening
 from ..languages import holding_phrase_for
 from ..llm import FailoverChain
 from ..metrics import TurnMetrics, TurnRecord
@@ -39,9 +56,10 @@ from ..twilio_signature import handshake_is_valid, header
 from ..workflow import Workflow, parse_workflow
 from . import protocol
 
-CANCEL_CHECK_S = 0.1  # how often a streaming turn asks whether the caller barged in or spoke again
-SUPERSEDE_WAIT_S = 3.0
-DUPLICATE_WINDOW_MS = 1500  # the same words again within this time are the same frame, not a new turn  # how long a new turn waits for the one it replaced to save its state
+CANCEL_CHECK_S = 0.1  # how often a streaming turn asks the store whether the caller barged in or spoke again
+SAVE_WAIT_S = 3.0  # the longest a turn waits for the turn it replaced to save: that turn's environment died
+SAVE_POLL_S = 0.02  # how often the store is read meanwhile; a save made in this process wakes it at once
+DUPLICATE_WINDOW_MS = 1500  # the same words again within this time are the same frame, not a new turn
 KNOWN_CALLS = 512  # calls a warm environment remembers (connection -> call, session)
 # Said when a socket belongs to no call we know (expired, or never staged), before hanging up.
 UNKNOWN_CALL_LINE = "Sorry, this call can no longer continue. Goodbye."
@@ -84,6 +102,102 @@ def _remember(memory: dict, key: str, value: object) -> None:
     memory[key] = value
 
 
+@dataclass(frozen=True)
+class _Call:
+    connection_id: str
+    tracking_id: str
+    session: dict
+    workflow: Workflow
+
+
+@dataclass
+class _TurnLife:
+    """One turn as the relay runs it: who it is, the state it started from, and how far it got."""
+
+    call: _Call
+    turn: TurnInput
+    received: float  # on the relay's clock
+    turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    received_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    cancelled: Callable[[], bool] = lambda: False
+    version: int = 0  # of the state it started from
+    claimed: bool = False  # it is (or was) the call's current turn
+    finished: bool = False  # it saved its state, or noted it let it be
+
+    @property
+    def words(self) -> str:
+        return hashlib.sha256((self.turn.caller_words() or "").encode()).hexdigest()[:16]
+
+    def begin(self, version: int, state: CallState) -> CallState:
+        self.version = version
+        return state
+
+
+@dataclass(frozen=True)
+class _Spoken:
+    sender: StreamingSender | None
+    outcome: TurnOutcome
+
+
+class _Speculation:
+    """A turn run ahead of its claim on a state this environment holds. Its steps up to its first LLM
+    request (which leaves at once) are taken and kept; the rest waits until the claim confirms that
+    state, else the turn is abandoned, its request with it."""
+
+    def __init__(self, base: CallState, steps: Iterator[Step | TurnOutcome]) -> None:
+        self.base = base
+        self._steps = steps
+        self._taken: list[Step | TurnOutcome] = []
+        for step in steps:
+            self._taken.append(step)
+            if isinstance(step, LlmRequested | TurnOutcome):
+                break
+
+    def steps(self) -> Iterator[Step | TurnOutcome]:
+        yield from self._taken
+        yield from self._steps
+
+    def abandon(self) -> None:
+        self._steps.close()
+
+
+class _TurnsHere:
+    """The turns this environment is running, per call, and a signal for every save made here.
+
+    On Lambda an environment runs one invocation at a time, so it never holds two turns of a call at
+    once; the local stack, where every invocation is a thread of one process, does. A turn does not
+    speculate while another turn of its call runs here: that turn is about to change the state."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running: Counter[str] = Counter()
+        self.saves = 0
+
+    @contextmanager
+    def running(self, tracking_id: str) -> Iterator[bool]:
+        """Registers a turn of the call; yields whether it is the only one running here."""
+        with self._changed:
+            alone = not self._running[tracking_id]
+            self._running[tracking_id] += 1
+        try:
+            yield alone
+        finally:
+            with self._changed:
+                self._running[tracking_id] -= 1
+                if not self._running[tracking_id]:
+                    del self._running[tracking_id]
+
+    def saved(self) -> None:
+        with self._changed:
+            self.saves += 1
+            self._changed.notify_all()
+
+    def wait_for_save(self, seen: int, timeout_s: float) -> None:
+        """Returns when a save was made here since `seen` was read, or after `timeout_s`."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.saves != seen, timeout_s)
+
+
 @lru_cache(maxsize=64)
 def _parse(snapshot: str) -> Workflow:
     import json
@@ -117,6 +231,7 @@ class Relay:
         # lands here too and the turn claim shows nobody saved since, the state read is skipped.
         self._saved_states: dict[str, tuple[int, CallState]] = {}
         self._claims = ThreadPoolExecutor(max_workers=4, thread_name_prefix="relay-claim")
+        self._turns_here = _TurnsHere()
         self.cache = cache
         self.metrics = metrics
 
@@ -164,16 +279,7 @@ class Relay:
     def _dispatch(self, connection_id: str, message: protocol.Inbound, received: float) -> TurnReport | None:
         match message:
             case protocol.Setup():
-                self.store.bind_call(connection_id, message.call_sid)
-                self._call_of(connection_id)  # read the call and its session now, not on the first turn
-                self.log.info(
-                    "setup",
-                    extra={
-                        "callSid": message.call_sid,
-                        "from": mask_phone(message.from_number),
-                        "to": mask_phone(message.to_number),
-                    },
-                )
+                self._on_setup(connection_id, message)
             case protocol.Prompt(last=True):
                 return self._turn(connection_id, TurnInput(utterance=message.text), received)
             case protocol.Prompt():
@@ -196,6 +302,27 @@ class Relay:
                 self.log.warning("ignored an unknown message type", extra={"messageType": message.type})
         return None
 
+    def _on_setup(self, connection_id: str, message: protocol.Setup) -> None:
+        self.store.bind_call(connection_id, message.call_sid)
+        # The call and its session are read now, not on the first turn, which may then start at once
+        # from the opening state.
+        connection, session = self._call_of(connection_id)
+        if connection and session and connection.tracking_id not in self._saved_states:
+            workflow = _parse(session["workflow"])
+            _remember(
+                self._saved_states,
+                connection.tracking_id,
+                (0, opening(workflow, session.get("variables"))[1]),
+            )
+        self.log.info(
+            "setup",
+            extra={
+                "callSid": message.call_sid,
+                "from": mask_phone(message.from_number),
+                "to": mask_phone(message.to_number),
+            },
+        )
+
     # ------------------------------------------------------------------ turns
     def _call_of(self, connection_id: str) -> tuple[Connection | None, dict | None]:
         """The connection's call and its session. Neither changes during a call, so a warm environment
@@ -209,26 +336,47 @@ class Relay:
             _remember(self._known_calls, connection_id, (connection, session))
         return connection, session
 
-    def _state_for_turn(
-        self, tracking_id: str, replaced: dict | None, guess: tuple[int, CallState]
-    ) -> tuple[int, CallState | None]:
-        """The state this turn starts from and its version: `guess` (what this environment saved last,
-        or the opening state) when the turn claim shows it is current, else what the store holds
-        (None: nothing yet)."""
-        if replaced and not replaced.get("done"):
-            # The caller spoke while the previous turn was still talking: it sees it is no longer the
-            # call's turn, stops, and saves what was said; this turn goes on from that state.
-            stored, version = self._state_after(tracking_id)
-        elif replaced is None and guess[0] == 0:
-            return guess  # the call's first turn: relay turns always claim first, so nothing was saved
-        elif replaced and replaced.get("stateVersion") == guess[0]:
-            return guess  # saved here by the previous turn, and nobody saved since
-        else:
-            stored, version = self.store.load_state(tracking_id)
-        return version, (CallState.from_dict(stored) if stored else None)
-
     def _turn(self, connection_id: str, turn: TurnInput, received: float) -> TurnReport | None:
-        received_ms = int(time.time() * 1000)
+        call = self._call_for_turn(connection_id)
+        if not isinstance(call, _Call):
+            return call
+        life = _TurnLife(call, turn, received)
+        claim = self._claims.submit(
+            self.store.claim_turn,
+            call.tracking_id,
+            life.turn_id,
+            life.words,
+            duplicate_window_ms=DUPLICATE_WINDOW_MS,
+        )
+        life.cancelled = _Every(
+            CANCEL_CHECK_S,
+            lambda: claim.done() and self._superseded(call.tracking_id, life.turn_id, life.received_ms),
+            self.clock,
+        )
+        with self._turns_here.running(call.tracking_id) as alone:
+            early = self._speculate(life) if alone else None  # 1. claim: in flight meanwhile
+            try:
+                start = self._starting_state(life, claim.result())  # 2. state
+                if early and early.base is not start:
+                    early.abandon()
+                    early = None
+                if start.ended:  # words after the goodbye: nothing to say, and no turn left open
+                    self._let_be(life)
+                    self.store.finish_turn(call.tracking_id, life.turn_id, life.version)
+                    return None
+                steps = early.steps() if early else self._run(life, start)
+                return self._finish(life, self._speak(call.connection_id, steps))  # 3. stream, 4. finish
+            except DuplicateTurn:
+                self.log.warning("dropped a frame that repeats the turn just started")
+                return None
+            finally:
+                if early:
+                    early.abandon()
+                if life.claimed and not life.finished:  # it failed: a turn waiting for it must not wait
+                    self._let_be(life)
+
+    def _call_for_turn(self, connection_id: str) -> _Call | TurnReport | None:
+        """The call a turn belongs to; a TurnReport when the call is unknown and was told so."""
         connection, session = self._call_of(connection_id)
         if connection is None:
             self.log.warning("frame on a connection that maps to no call")
@@ -237,88 +385,94 @@ class Relay:
             self._send(connection_id, protocol.text(UNKNOWN_CALL_LINE, last=True))
             self._send(connection_id, protocol.end({"reason": "unknown-call"}))
             return TurnReport(connection.tracking_id, None, 1, None)
-        tracking_id = connection.tracking_id
-        workflow = _parse(session["workflow"])
-        turn_id = uuid.uuid4().hex
-        words = hashlib.sha256((turn.caller_words() or "").encode()).hexdigest()[:16]
-        claim = self._claims.submit(
-            self.store.claim_turn, tracking_id, turn_id, words, duplicate_window_ms=DUPLICATE_WINDOW_MS
-        )
-        cancelled = _Every(
-            CANCEL_CHECK_S,
-            lambda: claim.done() and self._superseded(tracking_id, turn_id, received_ms),
-            self.clock,
+        return _Call(connection_id, connection.tracking_id, session, _parse(session["workflow"]))
+
+    def _opening(self, call: _Call) -> CallState:
+        return opening(call.workflow, call.session.get("variables"))[1]
+
+    def _run(self, life: _TurnLife, state: CallState) -> Iterator[Step | TurnOutcome]:
+        return run_turn(
+            life.call.workflow,
+            state,
+            life.turn,
+            self.chain,
+            received_at=life.received,
+            clock=self.clock,
+            cancelled=life.cancelled,
+            cache=self.cache,
         )
 
-        def start(state: CallState) -> Iterator[Say | SwitchLanguage | SendDigits | TurnOutcome]:
-            return run_turn(
-                workflow,
-                state,
-                turn,
-                self.chain,
-                received_at=received,
-                clock=self.clock,
-                cancelled=cancelled,
-                cache=self.cache,
-            )
-
-        # While the claim is in flight, the turn already runs on the state this environment saved last
-        # (the LLM request leaves at once); nothing it yields is acted on until the claim confirms that
-        # state, else it is abandoned and the turn starts again from the state the claim points to.
-        guess = self._saved_states.get(tracking_id) or (0, opening(workflow, session.get("variables"))[1])
-        early = None if guess[1].ended else start(guess[1])
-        first = next(early) if early else None
-        try:
-            replaced = claim.result()
-            version, state = self._state_for_turn(tracking_id, replaced, guess)
-        except BaseException as error:
-            if early:
-                early.close()
-            if isinstance(error, DuplicateTurn):
-                self.log.warning("dropped a frame that repeats the turn just started")
-                return None
-            raise
-        if early and state is not guess[1]:
-            early.close()
-            early = None
-        state = state or opening(workflow, session.get("variables"))[1]
-        if state.ended:  # words after the goodbye: nothing to say, and no turn left open
-            self.store.finish_turn(tracking_id, turn_id, version)
+    def _speculate(self, life: _TurnLife) -> _Speculation | None:
+        """Starts the turn on the state this environment saved last for the call (its opening state
+        when only the setup ran here), before the claim says whether that is the state to start from."""
+        known = self._saved_states.get(life.call.tracking_id)
+        if known is None or known[1].ended:
             return None
-        steps = itertools.chain([first], early) if early else start(state)
+        return _Speculation(known[1], self._run(life, known[1]))
 
+    def _starting_state(self, life: _TurnLife, replaced: dict | None) -> CallState:
+        """The state the turn starts from (and its version, kept on `life`), given the turn it replaced."""
+        life.claimed = True
+        tracking_id = life.call.tracking_id
+        known = self._saved_states.get(tracking_id)
+        if replaced is not None and not replaced.get("done"):
+            stored = self._wait_for_save(tracking_id, replaced["turnId"])
+        elif known and known[0] == (replaced.get("stateVersion") if replaced else 0):
+            return life.begin(*known)  # saved here by the turn it replaced, and nobody saved since
+        else:
+            stored = self.store.read_state(tracking_id)
+        state = CallState.from_dict(stored.state) if stored.state else self._opening(life.call)
+        return life.begin(stored.version, state)
+
+    def _wait_for_save(self, tracking_id: str, turn_id: str) -> StoredState:
+        """The state once `turn_id` has finished with it. A save made in this process wakes the wait at
+        once; one made elsewhere is seen within SAVE_POLL_S."""
+        deadline = self.clock() + SAVE_WAIT_S
+        while True:
+            seen = self._turns_here.saves
+            stored = self.store.read_state(tracking_id)
+            if stored.turn_id == turn_id:
+                return stored
+            if self.clock() >= deadline:
+                self.log.warning("the turn this one replaced never saved; going on from the stored state")
+                return stored
+            self._turns_here.wait_for_save(seen, SAVE_POLL_S)
+
+    def _speak(self, connection_id: str, steps: Iterator[Step | TurnOutcome]) -> _Spoken:
         sender: StreamingSender | None = None
         outcome: TurnOutcome | None = None
         for step in steps:
-            if isinstance(step, Say):
-                sender = sender or StreamingSender(self.connections, connection_id, language=None)
-                sender.speak(step.text)
-            elif isinstance(step, SendDigits):
-                sender = sender or StreamingSender(self.connections, connection_id, language=None)
-                sender.send_frame(protocol.send_digits(step.digits))
+            if isinstance(step, TurnOutcome):
+                outcome = step
             elif isinstance(step, SwitchLanguage):
                 self._send(connection_id, protocol.switch_language(step.code))
-            elif isinstance(step, TurnOutcome):
-                outcome = step
+            elif isinstance(step, Say | SendDigits):  # both leave through the sender, in order
+                sender = sender or StreamingSender(self.connections, connection_id, language=None)
+                if isinstance(step, Say):
+                    sender.speak(step.text)
+                else:
+                    sender.send_frame(protocol.send_digits(step.digits))
         assert outcome is not None
-        if sender is not None and outcome.interrupted:
-            sender.abort()
-        elif sender is not None:
-            sender.finish()
+        if sender is not None:
+            sender.abort() if outcome.interrupted else sender.finish()
+        return _Spoken(sender, outcome)
+
+    def _finish(self, life: _TurnLife, spoken: _Spoken) -> TurnReport:
+        call, outcome, sender = life.call, spoken.outcome, spoken.sender
         if outcome.action != "continue":
             handoff = {
                 "reason": outcome.action,
-                "trackingId": connection.tracking_id,
+                "trackingId": call.tracking_id,
                 "node": outcome.state.node_id,
             }
             if outcome.transfer_to:
                 handoff["transferTo"] = outcome.transfer_to
-            self._send(connection_id, protocol.end(handoff))
-        saved = self._save(tracking_id, outcome.state, version, received_ms)
-        self.store.finish_turn(tracking_id, turn_id, saved)
-        latency = (sender.first_sent_at - received) * 1000 if sender and sender.first_sent_at else None
+            self._send(call.connection_id, protocol.end(handoff))
+        saved = self._save(life, outcome.state)
+        self.store.finish_turn(call.tracking_id, life.turn_id, saved)
+        latency = (sender.first_sent_at - life.received) * 1000 if sender and sender.first_sent_at else None
         report = TurnReport(
-            connection.tracking_id,
+            call.tracking_id,
             latency,
             sender.frames_sent if sender else 0,
             outcome,
@@ -327,7 +481,7 @@ class Relay:
         self.log.info(
             "turn",
             extra={
-                "trackingId": connection.tracking_id,
+                "trackingId": call.tracking_id,
                 "node": outcome.state.node_id,
                 "language": outcome.state.language,
                 "latencyMs": None if latency is None else round(latency, 2),
@@ -335,10 +489,11 @@ class Relay:
                 "provider": outcome.provider,
                 "cacheHit": outcome.cache_hit,
                 "failovers": outcome.failovers,
+                "recoveries": [{"fault": r.fault, "by": r.by} for r in outcome.recoveries],
                 "marks": outcome.marks.as_ms(),
             },
         )
-        self._record(report, received_ms)
+        self._record(report, life.received_ms)
         return report
 
     # ------------------------------------------------------------------ metrics (after the caller heard it)
@@ -372,31 +527,35 @@ class Relay:
         active, interrupted_at = self.store.turn_signals(tracking_id)
         return active != turn_id or (interrupted_at is not None and interrupted_at >= received_ms)
 
-    def _state_after(self, tracking_id: str) -> tuple[dict | None, int]:
-        """Waits (bounded) for the replaced turn to save, and returns the state it saved."""
-        deadline = self.clock() + SUPERSEDE_WAIT_S
-        stored, current = self.store.load_state(tracking_id)
-        before = current
-        while current == before and self.clock() < deadline:
-            time.sleep(0.02)
-            stored, current = self.store.load_state(tracking_id)
-        return stored, current
-
-    def _save(self, tracking_id: str, state: CallState, version: int, received_ms: int) -> int | None:
-        """Saves the turn's state; returns its new version, or None when another turn saved first."""
+    def _save(self, life: _TurnLife, state: CallState) -> int | None:
+        """Saves the turn's state under its id; returns the new version, or None when another turn
+        saved first (the turn then notes it let the state be, so nobody waits for it)."""
+        tracking_id = life.call.tracking_id
         pending = self.store.take_interrupt(tracking_id)
         if pending:
             heard, at_ms = pending
             # An interrupt that arrived during this turn cut this reply; an earlier one, the reply before.
-            state = apply_interrupt(state, heard, replies_back=0 if at_ms >= received_ms else 1)
+            state = apply_interrupt(state, heard, replies_back=0 if at_ms >= life.received_ms else 1)
         try:
-            saved = self.store.save_state(tracking_id, state.to_dict(), version)
+            saved = self.store.save_state(tracking_id, state.to_dict(), life.version, life.turn_id)
         except ConflictError:
             self.log.warning("another turn saved this call's state first; this turn's state is dropped")
             self._saved_states.pop(tracking_id, None)
+            self._let_be(life)
             return None
+        life.finished = True
         _remember(self._saved_states, tracking_id, (saved, state))
+        self._turns_here.saved()
         return saved
+
+    def _let_be(self, life: _TurnLife) -> None:
+        """The turn ends without saving: a turn that replaced it and waits for its save goes on."""
+        life.finished = True
+        try:
+            self.store.release_state(life.call.tracking_id, life.turn_id)
+        except Exception:
+            self.log.exception("could not note that the turn let the state be")
+        self._turns_here.saved()
 
     def _send(self, connection_id: str, message: dict) -> bool:
         try:

@@ -16,6 +16,7 @@ from kimiyi.chunking import (
     ClauseChunker,
     clean_for_speech,
     coalesce,
+    complete_clauses,
     split_clauses,
 )
 
@@ -553,3 +554,21 @@ def test_an_undecided_mark_followed_by_endless_filler_is_eventually_decided():
     released = [chunk for _ in range(40) for chunk in chunker.feed(" ")]
     assert released == ["Pens etc."]
     assert chunker.pending == " " * 40
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Hi! How", "Hi!"),
+        ("We open at 9. On Sat", "We open at 9."),
+        ("It costs 3.5", ""),  # a decimal point is no boundary
+        ("Sure, we", "Sure,"),
+        ("Done.", "Done."),  # a mark at the very end: the stream stopped right after it
+        ("no boundary at all", ""),
+        ("冇問題。我哋", "冇問題。"),  # CJK marks need no space after them
+        ("好，聽日", "好，"),
+        ("First line\nsecond", "First line\n"),
+    ],
+)
+def test_complete_clauses_keeps_text_up_to_its_last_boundary(text, kept):
+    assert complete_clauses(text, ".!?,;:。！？，；：") == kept

@@ -294,3 +294,49 @@ def test_send_digits_must_be_keypad_tones(workflow, digits):
 
     with pytest.raises(WorkflowError, match=r"nodes\[\d+\].*data\.sendDigits"):
         parse_workflow(_with_digits(workflow, digits))
+
+
+class CutShort(FakeProvider):
+    """Streams `tokens`, then the connection drops."""
+
+    def __init__(self, *tokens: str) -> None:
+        super().__init__()
+        self.name = "cut"
+        self.tokens = tokens
+
+    def stream(self, messages, **_):
+        self.requests.append(messages)
+
+        def tokens():
+            yield from self.tokens
+            raise ConnectionResetError("reset by peer")
+
+        return tokens()
+
+
+def test_a_cantonese_reply_cut_short_keeps_its_whole_clauses_and_goes_on_without_a_space(workflow):
+    state = CallState("ask_confirm", "zh-HK", variables=VARIABLES)
+    cut = CutShort("冇問題", "。", "我哋", "聽日")
+    then = FakeProvider(reply="聽日朝早九點開門。")
+    events, outcome = turn(workflow, state, FailoverChain([cut, then]), "你哋幾點開門？")
+    assert said(events).endswith("冇問題。聽日朝早九點開門。")  # 我哋聽日 was never said
+    assert then.requests[-1][-2] == {"role": "assistant", "content": "冇問題。"}
+    (recovery,) = outcome.recoveries
+    assert (recovery.kept, recovery.by) == ("冇問題。", "fake")
+
+
+def test_a_reply_cut_short_with_nothing_left_to_continue_it_asks_in_the_call_language(workflow):
+    state = CallState("ask_confirm", "zh-HK", variables=VARIABLES)
+    events, outcome = turn(
+        workflow, state, FailoverChain([CutShort("冇問題", "。", "我哋")]), "你哋幾點開門？"
+    )
+    assert said(events).endswith("冇問題。唔好意思，可唔可以再講多次？")
+    assert outcome.recoveries[0].by == "repeat-request"
+    assert outcome.failures == ("cut:dropped",)
+
+
+def test_a_reply_cut_short_is_marked_in_the_turn_timings(workflow):
+    state = CallState("ask_confirm", "en-US", variables=VARIABLES)
+    _, outcome = turn(workflow, state, FailoverChain([CutShort("Sure.", " We"), FakeProvider()]), "Hours?")
+    marks = outcome.marks.as_ms()
+    assert marks["firstToken"] <= marks["cutShort"] <= marks["recovered"] <= marks["lastChunk"]

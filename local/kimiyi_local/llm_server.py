@@ -16,6 +16,10 @@ transfer encoding on a keep-alive connection, as the real services send them. Mo
   drop                 sends fail_after_tokens tokens, then closes the connection mid-body
   stall                sends fail_after_tokens tokens, then nothing
   malformed            sends fail_after_tokens tokens, then a chunk that is not JSON
+  content_filter       sends fail_after_tokens tokens, then finish_reason "content_filter", shaped as Azure
+                       sends it: a first chunk of prompt_filter_results, content_filter_results on every
+                       choice, and a category filtered at "medium" on the last one
+  length               sends fail_after_tokens tokens, then finish_reason "length" (max_tokens reached)
 
 Every hang ends by itself after max_hang_s (or at stop()), so no test can leak a connection.
 A request may override the mode with the `x-fake-mode` header and the first-token time with
@@ -53,7 +57,12 @@ MODES = (
     "drop",
     "stall",
     "malformed",
+    "content_filter",
+    "length",
 )
+_FINISHED_EARLY = ("content_filter", "length")  # a normal 200 stream that stops after fail_after_tokens
+_SAFE = {"filtered": False, "severity": "safe"}
+_FILTER_CATEGORIES = ("hate", "self_harm", "sexual", "violence")
 _AZURE_PATH = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
 _OPENAI_PATHS = ("/v1/chat/completions", "/chat/completions")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3040-\u30ff]")
@@ -65,7 +74,7 @@ class Behaviour:
     first_token_ms: float = 50.0
     token_ms: float = 10.0
     reply: str | None = None  # None: a deterministic reply built from the last user message
-    fail_after_tokens: int = 3  # for drop, stall and malformed
+    fail_after_tokens: int = 3  # for drop, stall, malformed, content_filter and length
     status: int = 500  # for error
     retry_after_s: int = 1  # for rate_limit
     max_hang_s: float = 5.0
@@ -424,6 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
         finish_reason = "stop"
         if isinstance(limit, int) and 0 < limit < len(tokens):
             tokens, finish_reason = tokens[:limit], "length"
+        if mode in _FINISHED_EARLY:
+            tokens, finish_reason = tokens[: behaviour.fail_after_tokens], mode
         model = deployment or body.get("model") or behaviour.model
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -463,17 +474,25 @@ class _Handler(BaseHTTPRequestHandler):
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        filtering = mode == "content_filter"  # Azure's content-filter annotations on every chunk
+
+        def chunk(
+            delta: dict[str, Any], finish: str | None = None, filters: dict | None = None
+        ) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            if filtering:
+                choice["content_filter_results"] = _filter_results() if filters is None else filters
             return {
                 "id": completion_id,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
                 "system_fingerprint": "fp_local",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                "choices": [choice],
             }
 
-        if azure:  # Azure opens with a chunk that has no choices, only content-filter results
+        if azure or filtering:  # Azure opens with a chunk that has no choices, only content-filter results
+            prompt_filters = [{"prompt_index": 0, "content_filter_results": _filter_results()}]
             self._event(
                 {
                     "id": "",
@@ -481,10 +500,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "created": 0,
                     "model": "",
                     "choices": [],
-                    "prompt_filter_results": [],
+                    "prompt_filter_results": prompt_filters if filtering else [],
                 }
             )
-        self._event(chunk({"role": "assistant", "content": "", "refusal": None}))
+        self._event(chunk({"role": "assistant", "content": "", "refusal": None}, filters={}))
         failing = mode in ("drop", "stall", "malformed")
         for index, token in enumerate(tokens):
             if failing and index == behaviour.fail_after_tokens:
@@ -496,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
         if failing:
             self._fail_mid_stream(behaviour, mode)
             return
-        self._event(chunk({}, finish_reason))
+        self._event(chunk({}, finish_reason, _filter_results(filtered="violence") if filtering else None))
         if include_usage:
             usage = chunk({})
             usage["choices"] = []
@@ -610,6 +629,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, payload, headers)
 
 
+def _filter_results(filtered: str | None = None) -> dict[str, dict[str, Any]]:
+    """Azure's content_filter_results: every category safe, or `filtered` caught at medium severity."""
+    return {
+        name: {"filtered": True, "severity": "medium"} if name == filtered else dict(_SAFE)
+        for name in _FILTER_CATEGORIES
+    }
+
+
 def _usage(message_count: int, completion_tokens: int) -> dict[str, int]:
     prompt_tokens = 10 * message_count  # a stand-in: the fake does not count prompt tokens
     return {
@@ -627,9 +654,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--first-token-ms", type=float, default=Behaviour.first_token_ms)
     parser.add_argument("--token-ms", type=float, default=Behaviour.token_ms)
-    parser.add_argument("--mode", choices=MODES, default="ok")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="ok",
+        metavar="MODE",
+        help=f"ok or a failure: {', '.join(MODES[1:])} (see the module's docstring); drop, stall, "
+        "malformed, content_filter and length act after --fail-after-tokens tokens (default ok)",
+    )
     parser.add_argument("--reply", help="a fixed reply (default: built from the last user message)")
-    parser.add_argument("--fail-after-tokens", type=int, default=Behaviour.fail_after_tokens)
+    parser.add_argument(
+        "--fail-after-tokens",
+        type=int,
+        default=Behaviour.fail_after_tokens,
+        help="tokens sent before drop, stall, malformed, content_filter and length end the reply (default 3)",
+    )
     parser.add_argument("--max-hang-s", type=float, default=Behaviour.max_hang_s)
     parser.add_argument("--api-key", help="require this key (default: accept any)")
     parser.add_argument("--verbose", action="store_true", help="log every request")

@@ -152,6 +152,46 @@ def test_malformed_sends_a_chunk_that_is_not_json(server):
         json.loads(payloads[-2])
 
 
+def test_content_filter_stops_a_normal_stream_as_azure_does(server):
+    server.configure(mode="content_filter", fail_after_tokens=3)
+    response, raw = post(server, "/v1/chat/completions", {"messages": USER, "stream": True})
+    assert response.status == 200
+    payloads = events(raw)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(payload) for payload in payloads[:-1]]
+    safe = {"filtered": False, "severity": "safe"}
+    categories = {name: safe for name in ("hate", "self_harm", "sexual", "violence")}
+    assert chunks[0]["choices"] == []
+    assert chunks[0]["prompt_filter_results"] == [{"prompt_index": 0, "content_filter_results": categories}]
+    assert chunks[1]["choices"][0]["content_filter_results"] == {}  # the role chunk
+    tokens = split_into_tokens(reply_for(USER))[:3]
+    assert [c["choices"][0]["delta"]["content"] for c in chunks[2:-1]] == tokens
+    assert all(c["choices"][0]["content_filter_results"] == categories for c in chunks[2:-1])
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1] if c["choices"])
+    last = chunks[-1]["choices"][0]
+    assert (last["delta"], last["finish_reason"]) == ({}, "content_filter")
+    assert last["content_filter_results"] == {
+        **categories,
+        "violence": {"filtered": True, "severity": "medium"},
+    }
+    assert server.stats["completed"] == 1
+
+
+def test_length_stops_a_normal_stream_after_fail_after_tokens(server):
+    server.configure(mode="length", fail_after_tokens=2)
+    _response, raw = post(server, "/v1/chat/completions", {"messages": USER, "stream": True})
+    payloads = events(raw)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(payload) for payload in payloads[:-1]]
+    assert all(chunk["choices"] for chunk in chunks)  # no Azure opening chunk on the OpenAI path
+    assert "content_filter_results" not in chunks[-1]["choices"][0]
+    assert content(chunks) == "".join(split_into_tokens(reply_for(USER))[:2])
+    assert chunks[-1]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "length"}
+    _response, raw = post(server, "/v1/chat/completions", {"messages": USER})  # not streamed
+    choice = json.loads(raw)["choices"][0]
+    assert (choice["message"]["content"], choice["finish_reason"]) == ("You said", "length")
+
+
 def test_hangs_end_by_themselves_after_max_hang_s():
     with LocalLLMServer(mode="hang_before_headers", max_hang_s=0.1) as llm:
         connection = http.client.HTTPConnection("127.0.0.1", llm.port, timeout=10)

@@ -5,6 +5,10 @@ Routes:
   POST /openai/deployments/{deployment}/chat/completions?api-version=…  Azure OpenAI clients
   GET/POST /_control                                                     read or change behaviour at run time
 
+The reply is the configured `reply`, else one built from the last user message (`reply_for`); a request
+that asks to continue a reply cut short (the relay's recovery: the words heard so far as the assistant's
+message, then a system instruction) gets the rest of that reply.
+
 Streaming replies are SSE `data: {chat.completion.chunk}` events ending `data: [DONE]`, over chunked
 transfer encoding on a keep-alive connection, as the real services send them. Modes:
 
@@ -126,6 +130,25 @@ def reply_for(messages: list[dict[str, Any]]) -> str:
     if _CJK.search(said):
         return f"收到：{said.rstrip('。！？.!?')}。請問還有什麼可以幫到你？"
     return f"You said: {said.rstrip('.!? ')}. How else can I help?"
+
+
+def reply_to(messages: list[dict[str, Any]], configured: str | None = None) -> str:
+    """The reply: `configured`, else `reply_for` the messages. A request that asks to continue a reply
+    cut short (its last two messages: the assistant's words so far, then a system instruction) gets
+    the rest of that same reply, as a model would continue it."""
+    cut_short = (
+        len(messages) >= 2
+        and isinstance(messages[-1], dict)
+        and messages[-1].get("role") == "system"
+        and isinstance(messages[-2], dict)
+        and messages[-2].get("role") == "assistant"
+    )
+    asked = messages[:-2] if cut_short else messages
+    full = configured if configured is not None else reply_for(asked)
+    said = str(messages[-2].get("content") or "").strip() if cut_short else ""
+    if said and full.startswith(said):
+        return full[len(said) :]
+    return full
 
 
 STREAM_TIMINGS_KEPT = 20_000
@@ -426,9 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._hang(behaviour)
             raise _Dropped
 
-        tokens = split_into_tokens(
-            behaviour.reply if behaviour.reply is not None else reply_for(body["messages"])
-        )
+        tokens = split_into_tokens(reply_to(body["messages"], behaviour.reply))
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         finish_reason = "stop"
         if isinstance(limit, int) and 0 < limit < len(tokens):

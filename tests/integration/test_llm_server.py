@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from kimiyi.conversation.prompts import continuation_messages
 from kimiyi.llm.tokens import split_into_tokens
-from kimiyi_local.llm_server import LocalLLMServer, reply_for
+from kimiyi_local.llm_server import LocalLLMServer, reply_for, reply_to
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = [{"role": "user", "content": "Hello there"}]
@@ -328,3 +329,14 @@ def test_each_stream_is_timed_as_the_server_saw_it(server):
     assert all(b - a >= 0.002 for a, b in zip(timing.tokens, timing.tokens[1:], strict=False))
     server.reset_stats()
     assert server.stream_timings() == []
+
+
+def test_a_request_to_continue_a_reply_cut_short_gets_the_rest_of_it():
+    asked = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "When do you open"}]
+    full = reply_for(asked)
+    assert full == "You said: When do you open. How else can I help?"
+    assert reply_to(continuation_messages(asked, "You said: When do you open.")) == " How else can I help?"
+    configured = "Of course, we are open. Come by."
+    assert reply_to(continuation_messages(asked, "Of course,"), configured) == " we are open. Come by."
+    assert reply_to(continuation_messages(asked, "Something else."), configured) == configured
+    assert reply_to(asked, configured) == configured

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from kimiyi.adapters import dynamodb as dynamodb_adapter
 from kimiyi.adapters.calls_store import CallsStore
+from kimiyi.settings import clear_secrets_cache
 from kimiyi.webhooks import CallRecords
 from kimiyi_local.dynamodb import create_tables
 from kimiyi_local.runtime import load_handler
@@ -33,7 +33,7 @@ def aws(monkeypatch, stack_spec):
     with mock_aws():
         create_tables(boto3.client("dynamodb"), stack_spec.tables)
         dynamodb_adapter.probe_client.cache_clear()
-        parameters.clear_caches()  # Powertools keeps fetched secrets for five minutes
+        clear_secrets_cache()  # secrets and their absence are kept for five minutes
         yield
         dynamodb_adapter.probe_client.cache_clear()
 

@@ -10,7 +10,7 @@ from typing import Any
 from .adapters.dynamodb import probe_tables
 from .adapters.metrics_store import PROBE_CONFIG, open_metrics_store
 from .health import current_figures, health_report
-from .llm import LLMConfigError, chain_from_env, env_with_secrets
+from .llm import LLMConfigError, chain_from_env, env_with_key_stand_ins
 from .metrics.window import plan_window
 from .settings import Settings
 
@@ -18,17 +18,17 @@ CURRENT_WINDOW_MINUTES = 15  # "current" figures: the last quarter of an hour
 
 
 def llm_status(settings: Settings) -> dict[str, Any]:
-    """The failover chain as configured: names, models and hosts, never keys."""
+    """The failover chain as configured: names, models and hosts, never keys (which health cannot read:
+    it learns only whether each is set)."""
     try:
-        providers = chain_from_env(env_with_secrets(settings)).describe()
+        providers = chain_from_env(env_with_key_stand_ins(settings)).describe()
     except LLMConfigError as error:  # names the variable, never its value
         return {"ok": False, "error": str(error), "chain": ["scripted"], "live": False}
     chain = [p["name"] for p in providers]
     return {"ok": True, "chain": chain, "providers": providers, "live": chain != ["scripted"]}
 
 
-def twilio_status(settings: Settings) -> dict[str, Any]:
-    token_source = settings.secret_source("twilio-auth-token")
+def twilio_status(settings: Settings, token_source: str | None) -> dict[str, Any]:
     return {
         "configured": bool(settings.get("TWILIO_ACCOUNT_SID") and token_source),
         "accountSidSet": bool(settings.get("TWILIO_ACCOUNT_SID")),
@@ -67,15 +67,16 @@ def check_health(settings: Settings) -> tuple[int, dict[str, Any]]:
         recent = pool.submit(recent_figures(settings))
         tables = probe_tables(settings.tables.as_dict())
         current = recent.result()
+    sources = settings.secret_sources(["twilio-auth-token", "api-keys"])  # whether set, never values
     return health_report(
         stage=settings.stage,
         tables=tables,
         llm=llm_status(settings),
-        twilio=twilio_status(settings),
+        twilio=twilio_status(settings, sources["twilio-auth-token"]),
         features={
             "conversationRelayStreaming": bool(settings.get("WEBSOCKET_URL")),
             "classicGatherFallback": True,
-            "apiKeyAuth": bool(settings.secret_source("api-keys")),
+            "apiKeyAuth": bool(sources["api-keys"]),
         },
         current=current,
     )

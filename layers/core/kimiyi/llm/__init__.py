@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 from .azure_endpoint import DEFAULT_AZURE_API_VERSION, AzureTarget, parse_azure_endpoint
 from .base import DEFAULT_HOLDING_PHRASE, LLMProvider, Message, ProviderTimeouts, ScriptContext
 from .breaker import BreakerSettings, CircuitBreaker
-from .config import chain_from_env, env_with_secrets, providers_from_env
+from .config import (
+    KEY_STAND_IN,
+    chain_from_env,
+    env_with_key_stand_ins,
+    env_with_secrets,
+    providers_from_env,
+)
 from .errors import LLMConfigError, MalformedChunkError, ReplyCutShort
 from .failover import FailedAttempt, FailoverChain, FailoverStream, FailureReason, StreamResult
 from .scripted import ScriptedProvider
@@ -38,6 +44,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEFAULT_AZURE_API_VERSION",
     "DEFAULT_HOLDING_PHRASE",
+    "KEY_STAND_IN",
     "AzureOpenAIProvider",
     "AzureTarget",
     "BreakerSettings",
@@ -59,6 +66,7 @@ __all__ = [
     "ScriptedProvider",
     "StreamResult",
     "chain_from_env",
+    "env_with_key_stand_ins",
     "env_with_secrets",
     "parse_azure_endpoint",
     "providers_from_env",

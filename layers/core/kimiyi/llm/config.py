@@ -170,8 +170,20 @@ def chain_from_env(
 def env_with_secrets(settings: Settings) -> dict[str, str]:
     """The settings' environment plus the LLM keys kept in SSM (the environment wins), for *_from_env."""
     env = dict(settings.env)
-    for secret_name, variable in _LLM_SECRETS.items():
-        value = settings.secret(secret_name)
+    for secret_name, value in settings.secrets(_LLM_SECRETS).items():
         if value:
-            env[variable] = value
+            env[_LLM_SECRETS[secret_name]] = value
+    return env
+
+
+KEY_STAND_IN = "set-in-ssm"
+
+
+def env_with_key_stand_ins(settings: Settings) -> dict[str, str]:
+    """The settings' environment with a stand-in for each LLM key kept in SSM, for describing the chain
+    (health): whether a key is set decides which providers are in it, and no key is read or decrypted."""
+    env = dict(settings.env)
+    for secret_name, source in settings.secret_sources(_LLM_SECRETS).items():
+        if source == "ssm":
+            env[_LLM_SECRETS[secret_name]] = KEY_STAND_IN
     return env

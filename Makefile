@@ -10,9 +10,13 @@ STAMP := $(VENV)/.installed
 # aws-sam-cli pins boto3 below the app's version: it gets a virtual environment of its own.
 SAM_VENV := .sam-venv
 SAM := SAM_CLI_TELEMETRY=0 PATH=$(dir $(PYTHON)):$$PATH $(SAM_VENV)/bin/sam
+# checkov has dependencies of its own (and pins) too: a third environment. Pinned, because each release
+# adds checks, and CI should start failing only when this line changes.
+CHECKOV_VENV := .checkov-venv
+CHECKOV_VERSION := 3.3.30
 HOST_ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 
-.PHONY: run call dev test lint validate build artifact-check bench clean
+.PHONY: run call dev test lint validate checkov build artifact-check bench clean
 
 $(STAMP): pyproject.toml layers/core/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +57,16 @@ validate: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --region us-east-1
 
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+## checkov: the template's security checks, offline; zero failures allowed. A check is skipped only on its
+## resource, with the reason, in template.yaml (Metadata: checkov: skip), never here
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
 ## build: the deployable (arm64) artifact in .aws-sam/build, with bytecode compiled in: sam build ships
 ## none, and cold imports measured 2-3x faster with it (bench/cold_start.py)
 build: $(SAM_VENV)/.installed
@@ -80,4 +94,4 @@ $(VENV)/.bench-installed: $(STAMP)
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .template.host.yaml .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .template.host.yaml .pytest_cache .ruff_cache

@@ -2,8 +2,9 @@
 and the targets of kimiyi/targets.py with pass or fail where a measured figure maps to one.
 
 Every summary in a result (a dict with "n" and "p50", as common.summarize makes) becomes a table row,
-grouped by where it sits in the JSON, so a new benchmark is reported without code here; the targets
-and the cost benchmark have their own renderers.
+grouped by where it sits in the JSON, so a new benchmark is reported without code here; the targets,
+the cost benchmark and relay_faults (a row and a table per scenario, and its own targets) have their own
+renderers.
 
     python bench/report.py [--results bench/results] [--out docs/benchmarks.md]
 """
@@ -29,6 +30,7 @@ OUT = DOCS / "benchmarks.md"
 PLOTS = DOCS / "benchmarks"
 ORDER = (
     "relay_turns",
+    "relay_faults",
     "traditional_vs_optimized",
     "pipeline_overhead",
     "cold_start",
@@ -272,6 +274,19 @@ def headline_rows(results: dict[str, dict]) -> list[list[str]]:
                 str(cache.get("wrongContextHits")),
             ]
         )
+    faults = results.get("relay_faults")
+    if faults:
+        measured = [f for f in (faults.get("scenarios") or {}).values() if "skipped" not in f]
+        failed = [c["target"] for c in faults.get("targets", []) if not c.get("ok")]
+        rows.append(
+            [
+                "never silent",
+                f"relay_faults, {len(measured)} scenarios (races and the primary provider's faults): silent turns "
+                "(no text by first token + 1 s) of all measured turns; its targets failed",
+                f"{sum(f.get('silentTurns', 0) for f in measured)} of {sum(f.get('turns', 0) for f in measured)} ; "
+                f"{len(failed)} of {len(faults.get('targets', []))}",
+            ]
+        )
     cost = results.get("cost")
     if cost:
         hosted = [h["usdPerMinute"] * 1000 for h in cost.get("hosted", [])]
@@ -375,6 +390,110 @@ def cost_section(result: dict) -> list[str]:
     return lines
 
 
+FAULT_RACES = ("baseline", "fast_caller", "interrupt_then_prompt", "two_prompts")  # relay_faults.RACES
+FAULT_SUMMARIES = {
+    "firstTextMs": "prompt sent -> first text frame of its reply (client)",
+    "lastFrameMs": "prompt sent -> its reply's `last` frame",
+    "longestGapMs": "longest wait between two text frames of the reply",
+}
+
+
+def faults_section(result: dict) -> list[str]:
+    """relay_faults: an overview row per scenario, the targets, then a table per scenario."""
+    settings = result.get("settings", {})
+    scenarios = result.get("scenarios", {})
+    chains = "; ".join(
+        f"{group}: {', '.join(info.get('chain') or [])}" for group, info in result.get("groups", {}).items()
+    )
+    lines = [
+        f"Every scenario through the real relay handler in the local stack; LLM servers at a "
+        f"{settings.get('first_token_ms')} ms first token and {settings.get('token_ms')} ms per token; "
+        f"{settings.get('turns')} measured turns per scenario, {settings.get('parallel')} calls at a time. "
+        f"A turn is **silent** when no text frame of its reply arrived by {result.get('silentAfterMs')} ms (first "
+        f"token + 1 s), or none before the {settings.get('turn_timeout_s')} s turn timeout. Races use one "
+        "`compatible` provider; faults are the primary's (`compatible`, its breaker threshold raised so that every "
+        "turn meets the fault), with `openai` on a second server as the secondary, then scripted. The chains as "
+        f"the relay built them: {chains}.",
+        "",
+    ]
+    counted = {}
+    for name, f in scenarios.items():
+        kind = "races" if name in FAULT_RACES else "faults"
+        if "skipped" not in f and kind not in counted:
+            counted[kind] = dig(f, "llmRequests.counted")
+    lines += [
+        "LLM requests per measured turn: "
+        + "; ".join(f"{kind}: {what}" for kind, what in counted.items())
+        + ". Judging requests are counted apart (the bench workflow has no LLM-judged edge).",
+        "",
+    ]
+    rows = []
+    for name, f in scenarios.items():
+        if "skipped" in f:
+            rows.append([name, f["skipped"], *[None] * 7])
+            continue
+        first = f.get("firstTextMs") or {}
+        heard = ", ".join(f"{k} {v}" for k, v in sorted(f.get("heard", {}).items(), key=lambda kv: -kv[1]))
+        providers = ", ".join(f"{k} {v}" for k, v in sorted(f.get("providers", {}).items()))
+        rows.append(
+            [
+                name,
+                f.get("turns"),
+                first.get("p50"),
+                first.get("p99"),
+                first.get("max"),
+                f.get("silentTurns"),
+                dig(f, "llmRequests.perMeasuredTurn"),
+                providers,
+                heard,
+            ]
+        )
+    headers = [
+        "scenario",
+        "turns",
+        "1st text p50",
+        "p99",
+        "max",
+        "silent",
+        "LLM req / turn",
+        "answered by",
+        "heard",
+    ]
+    lines += [md_table(headers, rows), ""]
+    checks = result.get("targets", [])
+    if checks:
+        lines += [
+            "**Targets**",
+            "",
+            md_table(
+                ["target", "limit", "measured", "result"],
+                [[c["target"], c["limit"], c["measured"], "pass" if c["ok"] else "**fail**"] for c in checks],
+            ),
+            "",
+        ]
+    for name, f in scenarios.items():
+        if "skipped" in f:
+            continue
+        requests = f.get("llmRequests", {})
+        sample = next(iter(f.get("heardSamples", {}).values()), "")
+        lines += [
+            f"**{name}**: {f.get('turns')} turns in {f.get('seconds')} s; silent {f.get('silentTurns')}, timeouts "
+            f"{f.get('timeouts')}; LLM requests per measured turn {requests.get('perMeasuredTurn')}, judging "
+            f"requests {requests.get('judging')}; e.g. heard {sample!r}.",
+            "",
+            md_table(
+                ["metric", *SUMMARY_COLUMNS],
+                [
+                    [label, *(f[key].get(c) for c in SUMMARY_COLUMNS)]
+                    for key, label in FAULT_SUMMARIES.items()
+                    if isinstance(f.get(key), dict)
+                ],
+            ),
+            "",
+        ]
+    return lines
+
+
 def render(results: dict[str, dict], suite: dict | None, plots: Path = PLOTS) -> str:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     first = next(iter(results.values()), {})
@@ -427,7 +546,8 @@ def render(results: dict[str, dict], suite: dict | None, plots: Path = PLOTS) ->
         plot = plots / f"{name}.png"
         if plot.exists():
             lines += [f"![{name}](benchmarks/{name}.png)", ""]
-        lines += cost_section(result) if name == "cost" else generic_section(result)
+        renderer = {"cost": cost_section, "relay_faults": faults_section}.get(name, generic_section)
+        lines += renderer(result)
     return "\n".join(lines).rstrip() + "\n"
 
 

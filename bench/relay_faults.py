@@ -829,10 +829,11 @@ def run_groups(settings: Settings, argv: list[str]) -> tuple[dict[str, Any], dic
             ready = out.with_suffix(".ready")
             while not ready.exists() and process.poll() is None and time.time() < deadline:
                 time.sleep(0.05)  # waiting for the process's own record that it is set up (bounded)
-            code = None
+            code, went = None, False
             if ready.exists() and process.poll() is None:
+                went = deadline - time.time() > MIN_SCENARIO_S + WORKER_GRACE_S + RECORD_WAIT_S
                 with contextlib.suppress(OSError):
-                    process.stdin.write("go\n")
+                    process.stdin.write("go\n" if went else "stop\n")
                     process.stdin.close()
             try:
                 code = process.wait(timeout=max(deadline - time.time(), 0.1))
@@ -847,9 +848,8 @@ def run_groups(settings: Settings, argv: list[str]) -> tuple[dict[str, Any], dic
                 "warmUpSeconds": result.get("warmUpSeconds"),
             }
             for name in (s for s in GROUPS[group] if s in settings.scenarios):
-                figures = result["scenarios"].get(name) or {
-                    "skipped": f"the {group} process ended (exit {code})"
-                }
+                ended = f"the {group} process ended (exit {code})" if went else "the cap was spent"
+                figures = result["scenarios"].get(name) or {"skipped": ended}
                 if "skipped" not in figures:
                     figures["relayLog"] = relay_log.get(name, {})
                 scenarios[name] = figures

@@ -21,7 +21,7 @@ Each group of scenarios runs in its own process (the relay builds its LLM chain 
 each process checks the chain the relay really built; the processes set up at once, then run one after
 the other. Prints tables, writes bench/results/relay_faults.json and, when matplotlib is installed,
 docs/benchmarks/relay_faults.png. The script stops by itself within --cap-s, whatever the relay does:
-about 4.5 minutes on a relay that is slow on these paths, an estimated 2 minutes when every turn is prompt.
+about 4.5 minutes on a relay that is slow on these paths, 2.5 minutes when only hangs and stalls are.
 """
 
 from __future__ import annotations

@@ -76,16 +76,16 @@ SUITE = (
     ),
     Bench(
         "load",
-        ("--levels", "10", "50", "200", "--level-seconds", "12"),
+        ("--levels", "10", "50", "200", "--level-seconds", "10"),
         150,
-        "10, 50 and 200 concurrent calls, 12 s per level (default 60 s)",
+        "10, 50 and 200 concurrent calls, 10 s per level (default 60 s)",
     ),
     Bench("cache_calls", ("--calls", "10"), 120, "10 calls per scenario (default 50)"),
     # Last: on a relay that is slow on these paths it takes what is left, and no other benchmark waits.
     Bench(
         "relay_faults",
         ("--turns", "20"),
-        160,
+        170,
         "12 scenarios x 20 turns through the relay: 4 races and 8 faults of the primary LLM provider",
         cap_flag="--cap-s",
     ),

@@ -200,13 +200,30 @@ def check_every_time(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------- 1. races
-class FastCallerStore(CallsStore):
-    """The moment a fast caller hits: the first turn has spoken its last words and saves only after the
-    second turn has claimed the call, and the second turn's claim returns only once that save is done.
-    The second turn so finds the first still going, and its save already made."""
+def test_a_caller_who_speaks_the_instant_the_reply_ends_finds_the_turn_saved(counting, caller):
+    llm = FakeLLM("primary")
+    relay = make_relay(CallsStore(counting), caller, llm)
+    open_call(relay, relay.store)
+    first, _ = in_background(say, relay, "When do you open?")
+    assert caller.replies_ended.acquire(timeout=SAFETY_S)  # the first reply's `last` frame went out
+    reads_before = counting.state_reads
+    report = say(relay, "And on Sunday?")  # at once: the first turn may still be recording its metrics
+    first.join(SAFETY_S)
+    assert counting.state_reads == reads_before  # it started from the state the first turn saved here
+    assert len(llm.requests) == 2  # one LLM request per turn, none abandoned
+    assert users(llm.requests[1]) == ["When do you open?", "And on Sunday?"]
+    assert report.outcome.reply == "We are open until six. Anything else?"
+    state, version = relay.store.load_state(TRACKING)
+    assert users(state["history"]) == ["When do you open?", "And on Sunday?"] and version == 2
+
+
+class SavesWhileReplacedStore(CallsStore):
+    """The first turn is saving when the second arrives, and the second turn's claim returns only once
+    that save is done: the second finds the first still going, with its save already made."""
 
     def __init__(self, table) -> None:
         super().__init__(table)
+        self.first_saving = threading.Event()
         self.second_claimed = threading.Event()
         self.first_saved = threading.Event()
         self._claims = 0
@@ -223,6 +240,7 @@ class FastCallerStore(CallsStore):
     def save_state(self, *args, **kwargs):
         first = not self.first_saved.is_set()
         if first:
+            self.first_saving.set()
             assert self.second_claimed.wait(SAFETY_S)
         try:
             return super().save_state(*args, **kwargs)
@@ -230,18 +248,18 @@ class FastCallerStore(CallsStore):
             self.first_saved.set()
 
 
-def test_a_caller_who_speaks_the_instant_the_reply_ends_is_answered_from_the_saved_turn(counting, caller):
-    store = FastCallerStore(counting)
+def test_a_turn_that_replaced_one_already_saved_reads_its_save_once_and_waits_no_more(counting, caller):
+    store = SavesWhileReplacedStore(counting)
     llm = FakeLLM("primary")
     relay = make_relay(store, caller, llm)
     open_call(relay, store)
     first, _ = in_background(say, relay, "When do you open?")
-    assert caller.replies_ended.acquire(timeout=SAFETY_S)  # the first reply's last words went out
+    assert store.first_saving.wait(SAFETY_S)
     reads_before = counting.state_reads
     report = say(relay, "And on Sunday?")
     first.join(SAFETY_S)
     assert counting.state_reads - reads_before == 1  # the first turn's save, read once: no waiting for more
-    assert len(llm.requests) == 2  # one LLM request per turn: none started on an outdated state
+    assert len(llm.requests) == 2  # no request started on a state about to change
     assert users(llm.requests[1]) == ["When do you open?", "And on Sunday?"]
     assert report.outcome.reply == "We are open until six. Anything else?"
     state, version = store.load_state(TRACKING)

@@ -171,26 +171,37 @@ class _TurnsHere:
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._running: Counter[str] = Counter()
+        self._unsaved: set[int] = set()  # threads whose turn is registered and has not saved
         self.saves = 0
 
     @contextmanager
     def running(self, tracking_id: str) -> Iterator[bool]:
-        """Registers a turn of the call; yields whether it is the only one running here."""
+        """Registers a turn of the call until it saves (`saved`) or ends; yields whether it is the only
+        turn of the call here that has yet to save."""
         with self._changed:
             alone = not self._running[tracking_id]
             self._running[tracking_id] += 1
+            self._unsaved.add(threading.get_ident())
         try:
             yield alone
         finally:
-            with self._changed:
-                self._running[tracking_id] -= 1
-                if not self._running[tracking_id]:
-                    del self._running[tracking_id]
+            self._leave(tracking_id)
 
-    def saved(self) -> None:
+    def saved(self, tracking_id: str) -> None:
+        """The calling thread's turn has saved or let the state be: it no longer changes it."""
+        self._leave(tracking_id)
         with self._changed:
             self.saves += 1
             self._changed.notify_all()
+
+    def _leave(self, tracking_id: str) -> None:
+        with self._changed:
+            if threading.get_ident() not in self._unsaved:
+                return
+            self._unsaved.discard(threading.get_ident())
+            self._running[tracking_id] -= 1
+            if not self._running[tracking_id]:
+                del self._running[tracking_id]
 
     def wait_for_save(self, seen: int, timeout_s: float) -> None:
         """Returns when a save was made here since `seen` was read, or after `timeout_s`."""
@@ -453,12 +464,16 @@ class Relay:
                 else:
                     sender.send_frame(protocol.send_digits(step.digits))
         assert outcome is not None
-        if sender is not None:
-            sender.abort() if outcome.interrupted else sender.finish()
         return _Spoken(sender, outcome)
 
     def _finish(self, life: _TurnLife, spoken: _Spoken) -> TurnReport:
         call, outcome, sender = life.call, spoken.outcome, spoken.sender
+        # The state is saved before the reply's `last` frame goes out (the sender posts the text already
+        # queued meanwhile): a caller who speaks the instant it arrives finds this turn done and saved.
+        saved = self._save(life, outcome.state)
+        self.store.finish_turn(call.tracking_id, life.turn_id, saved)
+        if sender is not None:
+            sender.abort() if outcome.interrupted else sender.finish()
         if outcome.action != "continue":
             handoff = {
                 "reason": outcome.action,
@@ -468,8 +483,6 @@ class Relay:
             if outcome.transfer_to:
                 handoff["transferTo"] = outcome.transfer_to
             self._send(call.connection_id, protocol.end(handoff))
-        saved = self._save(life, outcome.state)
-        self.store.finish_turn(call.tracking_id, life.turn_id, saved)
         latency = (sender.first_sent_at - life.received) * 1000 if sender and sender.first_sent_at else None
         report = TurnReport(
             call.tracking_id,
@@ -545,7 +558,7 @@ class Relay:
             return None
         life.finished = True
         _remember(self._saved_states, tracking_id, (saved, state))
-        self._turns_here.saved()
+        self._turns_here.saved(tracking_id)
         return saved
 
     def _let_be(self, life: _TurnLife) -> None:
@@ -555,7 +568,7 @@ class Relay:
             self.store.release_state(life.call.tracking_id, life.turn_id)
         except Exception:
             self.log.exception("could not note that the turn let the state be")
-        self._turns_here.saved()
+        self._turns_here.saved(life.call.tracking_id)
 
     def _send(self, connection_id: str, message: dict) -> bool:
         try:

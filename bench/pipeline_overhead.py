@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))  # so `python bench/pipeline_overhead.py` finds th
 from bench.common import format_table, machine, summarize, write_result  # noqa: E402
 from kimiyi.chunking import ClauseChunker  # noqa: E402
 from kimiyi.conversation import CallState, Say, TurnInput, TurnOutcome, run_turn  # noqa: E402
-from kimiyi.conversation.turn import opening  # noqa: E402
+from kimiyi.conversation.turn import LlmRequested, opening  # noqa: E402
 from kimiyi.languages import get_language  # noqa: E402
 from kimiyi.llm import BreakerSettings, CompatibleProvider, FailoverChain, ProviderTimeouts  # noqa: E402
 from kimiyi.llm.tokens import split_into_tokens  # noqa: E402
@@ -129,7 +129,7 @@ FAILOVER_CASES = (
         "hang", "primary hangs after headers", "hang_after_headers", "secondary", "primary:timeout", True
     ),
     FailoverCase("error", "primary answers HTTP 500", "error", "secondary", "primary:error", False),
-    FailoverCase("drop", "primary drops mid-stream", "drop", "primary", "primary:dropped", False),
+    FailoverCase("drop", "primary drops mid-stream", "drop", "secondary", "primary:dropped", False),
     FailoverCase(
         "open",
         "primary dead, circuit open (default breaker)",
@@ -151,7 +151,7 @@ def play(scenario: Scenario, chain: FailoverChain) -> TurnOutcome:
     for event in run_turn(scenario.workflow, scenario.state, TurnInput(scenario.utterance), chain):
         if isinstance(event, TurnOutcome):
             outcome = event
-        elif not isinstance(event, Say):
+        elif not isinstance(event, Say | LlmRequested):
             raise BenchError(f"{scenario.key}: unexpected event {event!r} (a language switch?)")
     if outcome is None:
         raise BenchError(f"{scenario.key}: the turn ended without an outcome")
@@ -297,15 +297,16 @@ def failover_samples(
         ms = outcome.marks.as_ms()
         samples["received_to_first_chunk"].append(ms["firstChunk"])
         samples["received_to_first_token"].append(ms["firstToken"])
-        if case.answered_by == "secondary":
-            deadline = settings.deadline_ms if case.deadline_counts else 0.0
-            gap = ms["firstToken"] - deadline - settings.first_token_ms
-            samples.setdefault("failure_to_secondary_first_token", []).append(gap)
-        else:  # the primary spoke, then dropped: the holding phrase closes the reply
+        if "recovered" in ms:  # the primary spoke, then dropped: the secondary continues the reply
             dropped_at = (
                 ms["llmRequest"] + settings.first_token_ms + (DROP_AFTER_TOKENS - 1) * settings.token_ms
             )
-            samples.setdefault("drop_to_holding_phrase", []).append(ms["lastChunk"] - dropped_at)
+            gap = ms["recovered"] - dropped_at - settings.first_token_ms
+            samples.setdefault("drop_to_continuation", []).append(gap)
+        else:
+            deadline = settings.deadline_ms if case.deadline_counts else 0.0
+            gap = ms["firstToken"] - deadline - settings.first_token_ms
+            samples.setdefault("failure_to_secondary_first_token", []).append(gap)
     return samples
 
 
@@ -357,7 +358,7 @@ def failover_table(results: dict[str, dict]) -> str:
     for result in results.values():
         metrics = result["metricsMs"]
         chunk, token = metrics["received_to_first_chunk"], metrics["received_to_first_token"]
-        gap = metrics.get("failure_to_secondary_first_token") or metrics["drop_to_holding_phrase"]
+        gap = metrics.get("failure_to_secondary_first_token") or metrics["drop_to_continuation"]
         rows.append(
             [
                 result["label"],
@@ -409,7 +410,7 @@ def failover_note(settings: Settings) -> str:
             "  the time lost detecting the primary's failure and starting the secondary. 'open' skips the",
             "  primary, so its gap is the secondary's own client + chain cost: the baseline to compare with.",
             f"gap (drop): the server drops after 3 tokens ({settings.first_token_ms:g} + 2*{settings.token_ms:g} ms after the request);",
-            "  gap = that moment -> the holding phrase is ready (last chunk). No failover after the first token.",
+            f"  gap = that moment -> the secondary's first token of the continuation, minus its {settings.first_token_ms:g} ms.",
             "Breaker never opens in dead/hang/500/drop (every turn pays the failure); 'open' uses the default",
             f"  breaker, opened by {FAILOVER_WARMUP} warm-up failures, so the primary is skipped.",
         ]
@@ -581,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         "formulas": {
             "overhead": "firstChunk - judge_calls*first_token_ms - first_token_ms - (k-1)*token_ms",
             "failoverGap": "firstToken - (deadline if hang) - secondary first_token_ms",
-            "dropGap": "lastChunk - (llmRequest + first_token_ms + 2*token_ms)",
+            "dropGap": "recovered - (llmRequest + first_token_ms + 2*token_ms) - secondary first_token_ms",
         },
         "runSeconds": round(elapsed_s, 1),
     }

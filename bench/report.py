@@ -207,10 +207,10 @@ def headline_rows(results: dict[str, dict]) -> list[list[str]]:
     pipeline = results.get("pipeline_overhead")
     for case, values in (dig(pipeline, "failover") or {}).items() if pipeline else ():
         metrics = values.get("metricsMs") or {}
-        gap = metrics.get("failure_to_secondary_first_token") or metrics.get("drop_to_holding_phrase")
+        gap = metrics.get("failure_to_secondary_first_token") or metrics.get("drop_to_continuation")
         what = (
-            "the drop -> the holding phrase"
-            if "drop_to_holding_phrase" in metrics
+            "the drop -> the secondary continuing the reply, beyond its own first token"
+            if "drop_to_continuation" in metrics
             else "beyond the secondary's own first token"
         )
         rows.append(

@@ -67,6 +67,7 @@ def make_chain(primary, secondary, **options) -> FailoverChain:
     # cores). Tests of the deadline itself pass a short one.
     options.setdefault("first_token_timeout_s", 2.0)
     options.setdefault("stall_timeout_s", 1.0)
+    options.setdefault("hedge_after_s", None)  # the deadline alone; the hedge has tests of its own
     return FailoverChain([provider(primary, "primary"), provider(secondary, "secondary")], **options)
 
 
@@ -198,3 +199,13 @@ def test_the_breaker_opens_half_opens_and_closes(primary, secondary):
     assert consume(trial) == EXPECTED
     assert trial.result.provider == "primary" and trial.result.failures == []
     assert chain.describe()[0]["circuit"] == "closed"
+
+
+@pytest.mark.parametrize("mode", ["hang_before_headers", "hang_after_headers"])
+def test_a_hanging_primary_is_hedged_by_the_secondary_before_its_deadline(primary, secondary, mode):
+    primary.configure(mode=mode)
+    chain = make_chain(primary, secondary, first_token_timeout_s=5.0, hedge_after_s=0.2)
+    stream = chain.stream(MESSAGES, context=CONTEXT)
+    assert consume(stream) == "Secondary here."
+    assert failures(stream) == [("primary", FailureReason.TIMEOUT)]
+    assert stream.result.failures[0].detail == "slower than secondary"

@@ -131,6 +131,7 @@ def test_partial_or_malformed_settings_name_the_variable(env, variable):
         ("LLM_FIRST_TOKEN_TIMEOUT_MS", "0"),
         ("LLM_FIRST_TOKEN_TIMEOUT_MS", "soon"),
         ("LLM_STALL_TIMEOUT_MS", "-5"),
+        ("LLM_HEDGE_AFTER_MS", "-1"),
         ("LLM_BREAKER_FAILURES", "2.5"),
         ("LLM_BREAKER_COOLDOWN_S", "nan"),
     ],
@@ -145,6 +146,7 @@ def test_chain_settings_from_the_environment():
         {
             "LLM_FIRST_TOKEN_TIMEOUT_MS": "300",
             "LLM_STALL_TIMEOUT_MS": "2500",
+            "LLM_HEDGE_AFTER_MS": "0",
             "LLM_BREAKER_FAILURES": "5",
             "LLM_BREAKER_COOLDOWN_S": "12",
             "OPENAI_API_KEY": OPENAI_KEY,
@@ -152,6 +154,7 @@ def test_chain_settings_from_the_environment():
     )
     assert chain.first_token_timeout_s == pytest.approx(0.3)
     assert chain.stall_timeout_s == pytest.approx(2.5)
+    assert chain.hedge_after_s is None  # 0 turns the hedge off
     assert chain.breakers[0].settings.failure_threshold == 5
     assert chain.breakers[0].settings.cooldown_s == 12
 
@@ -161,3 +164,10 @@ def test_env_with_secrets_adds_keys_from_the_settings():
     env = env_with_secrets(settings)
     assert env["OPENAI_API_KEY"] == OPENAI_KEY and env["STAGE"] == "dev"
     assert "AZURE_OPENAI_API_KEY" not in env
+
+
+def test_the_defaults_keep_a_caller_from_waiting_in_silence():
+    """A hung provider is hedged at 700 ms and a stalled one given up at 500 ms: with a secondary at a
+    300 ms first token, the caller hears words within about a second either way."""
+    chain = chain_from_env({})
+    assert (chain.first_token_timeout_s, chain.hedge_after_s, chain.stall_timeout_s) == (1.0, 0.7, 0.5)

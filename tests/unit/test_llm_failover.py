@@ -359,3 +359,86 @@ def test_the_holding_phrase_after_a_drop_can_be_turned_off_per_stream():
     primary = FakeProvider("primary", "Hi.", RuntimeError("reset"))
     stream = chain(primary).stream(MESSAGES, holding_phrase_on_drop=False)
     assert consume(stream) == "Hi." and stream.result.dropped
+
+
+class Gated(FakeProvider):
+    """Its first token waits for `go`; it counts how often its request was cut off."""
+
+    def __init__(self, name: str, *steps: object) -> None:
+        super().__init__(name, *steps)
+        self.go = threading.Event()
+
+    def stream(self, messages, *, max_tokens, temperature, context):
+        inner = FakeProvider.stream(
+            self, messages, max_tokens=max_tokens, temperature=temperature, context=context
+        )
+        gate, provider = self.go, self
+
+        class Waiting:
+            first = True
+
+            def __iter__(self):
+                return self
+
+            def __next__(self):
+                if self.first:
+                    self.first = False
+                    gate.wait(SAFETY_S)
+                    if provider.released.is_set():
+                        raise StopIteration
+                return next(inner)
+
+            def close(self):
+                inner.close()
+                gate.set()
+
+        return Waiting()
+
+
+def test_a_silent_provider_gets_the_next_one_asked_beside_it_and_the_first_to_answer_is_heard():
+    primary, secondary = Gated("primary", "late"), FakeProvider("secondary", "Here", " I am.")
+    hedging = chain(primary, secondary, first_token_timeout_s=SAFETY_S, hedge_after_s=0.01)
+    stream = hedging.stream(MESSAGES)
+    assert consume(stream) == "Here I am."
+    assert (primary.calls, secondary.calls) == (1, 1)
+    (failure,) = stream.result.failures
+    assert (failure.provider, failure.reason, failure.detail) == (
+        "primary",
+        "timeout",
+        "slower than secondary",
+    )
+    assert primary.released.is_set()  # the slower request was cut off
+
+
+def test_a_provider_that_answers_before_the_hedge_is_the_only_one_asked():
+    primary, secondary = FakeProvider("primary", "Quick."), FakeProvider("secondary", "No")
+    stream = chain(primary, secondary, first_token_timeout_s=SAFETY_S, hedge_after_s=SAFETY_S).stream(
+        MESSAGES
+    )
+    assert consume(stream) == "Quick." and secondary.calls == 0 and stream.result.failures == []
+
+
+def test_the_first_provider_still_wins_when_it_answers_after_the_hedge_began():
+    primary, secondary = Gated("primary", "First."), Gated("secondary", "Second.")
+    hedging = chain(primary, secondary, first_token_timeout_s=SAFETY_S, hedge_after_s=0.01)
+    stream = hedging.stream(MESSAGES).start()
+    for _ in range(1000):  # the hedge has gone out
+        if secondary.calls:
+            break
+        threading.Event().wait(0.005)
+    primary.go.set()
+    assert consume(stream) == "First."
+    assert stream.result.provider == "primary" and stream.result.failures[0].detail == "slower than primary"
+    assert secondary.released.is_set()
+
+
+def test_with_nobody_left_to_ask_the_hedge_waits_for_the_deadline_then_the_scripted_line():
+    lone = chain(NeverAnswers("primary"), first_token_timeout_s=0.05, hedge_after_s=0.01)
+    stream = lone.stream(MESSAGES, context=ScriptContext(scripted_line="Hello."))
+    assert consume(stream) == "Hello."
+    assert [f.detail for f in stream.result.failures] == ["no first token by the deadline"]
+
+
+def test_a_hedge_must_not_be_negative():
+    with pytest.raises(ValueError, match="hedge_after_s"):
+        FailoverChain([], hedge_after_s=-1)

@@ -158,7 +158,8 @@ def chain_from_env(
     return FailoverChain(
         providers_from_env(env, order),
         first_token_timeout_s=_number(env, "LLM_FIRST_TOKEN_TIMEOUT_MS", 1000, minimum=1) / 1000,
-        stall_timeout_s=_number(env, "LLM_STALL_TIMEOUT_MS", 700, minimum=1) / 1000,
+        stall_timeout_s=_number(env, "LLM_STALL_TIMEOUT_MS", 500, minimum=1) / 1000,
+        hedge_after_s=_number(env, "LLM_HEDGE_AFTER_MS", 700) / 1000,  # 0: never
         breaker=BreakerSettings(
             failure_threshold=_integer(env, "LLM_BREAKER_FAILURES", 3, minimum=1),
             cooldown_s=_number(env, "LLM_BREAKER_COOLDOWN_S", 30),

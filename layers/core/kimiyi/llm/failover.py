@@ -98,13 +98,25 @@ def classify(error: BaseException) -> tuple[FailureReason, str]:
     return FailureReason.ERROR, type(error).__name__
 
 
-class _Attempt:
-    """One provider's stream, read in a daemon thread into a queue the consumer waits on with a timeout."""
+Event = tuple["_Attempt", str, Any]  # (the attempt, "delta" | "end" | "error", the delta or the error)
 
-    def __init__(self, provider: LLMProvider, messages: list[Message], options: dict[str, Any]) -> None:
+
+class _Attempt:
+    """One provider's request, read in a daemon thread into the stream's event queue, which the consumer
+    waits on with a timeout: a provider that hangs, even inside stream(), cannot hold the caller."""
+
+    def __init__(
+        self,
+        provider: LLMProvider,
+        breaker: CircuitBreaker,
+        messages: list[Message],
+        options: dict[str, Any],
+        events: queue.SimpleQueue[Event],
+    ) -> None:
         self.provider = provider
+        self.breaker = breaker
         self.started = time.perf_counter()
-        self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._events = events
         self._stream: Any = None
         self._abandoned = threading.Event()
         self._finished = threading.Event()
@@ -114,7 +126,6 @@ class _Attempt:
     def _read(self) -> None:
         messages, options = self._args
         try:
-            # stream() runs here too: a provider that blocks in it cannot hold the caller past the deadline.
             self._stream = self.provider.stream(messages, **options)
             if self._abandoned.is_set():
                 self._stream.close()
@@ -123,18 +134,12 @@ class _Attempt:
                 if self._abandoned.is_set():
                     return
                 if delta:
-                    self.events.put(("delta", delta))
-            self.events.put(("end", None))
+                    self._events.put((self, "delta", delta))
+            self._events.put((self, "end", None))
         except Exception as error:
-            self.events.put(("error", error))
+            self._events.put((self, "error", error))
         finally:
             self._finished.set()
-
-    def next_event(self, timeout_s: float) -> tuple[str, Any] | None:
-        try:
-            return self.events.get(timeout=max(timeout_s, 0.0))
-        except queue.Empty:
-            return None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -158,7 +163,8 @@ class FailoverChain:
         providers: Sequence[LLMProvider],
         *,
         first_token_timeout_s: float = 1.0,
-        stall_timeout_s: float = 0.7,
+        stall_timeout_s: float = 0.5,
+        hedge_after_s: float | None = 0.7,
         breaker: BreakerSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
         holding_phrase_on_drop: bool = True,
@@ -166,11 +172,14 @@ class FailoverChain:
     ) -> None:
         if first_token_timeout_s <= 0 or stall_timeout_s <= 0:
             raise ValueError("first_token_timeout_s and stall_timeout_s must be > 0")
+        if hedge_after_s is not None and hedge_after_s < 0:
+            raise ValueError("hedge_after_s must be >= 0 (0 or None: never)")
         scripted = [p for p in providers if isinstance(p, ScriptedProvider)]
         self.live_providers: list[LLMProvider] = [p for p in providers if not isinstance(p, ScriptedProvider)]
         self.scripted: ScriptedProvider = scripted[0] if scripted else ScriptedProvider()
         self.first_token_timeout_s = first_token_timeout_s
         self.stall_timeout_s = stall_timeout_s
+        self.hedge_after_s = hedge_after_s or None
         self.holding_phrase_on_drop = holding_phrase_on_drop
         self.lag_probe = lag_probe
         settings = breaker or BreakerSettings()
@@ -249,8 +258,10 @@ class FailoverStream:
         self._holding_phrase_on_drop = holding_phrase_on_drop
         self._started = 0.0  # set when the first request starts
         self._tail = ""  # the last delta yielded, to join the holding phrase after a drop
+        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()  # every attempt's, tagged
         self._attempts = self._open_attempts()
-        self._opened: tuple[LLMProvider, CircuitBreaker, _Attempt] | None = None
+        self._live: list[_Attempt] = []  # requests waiting for their first token
+        self._all_asked = False  # every live provider has had its request
         self._deltas = self._run()
 
     def __iter__(self) -> Iterator[str]:
@@ -263,16 +274,12 @@ class FailoverStream:
         """Sends the first request now, without waiting for its answer."""
         if not self._started:
             self._started = time.perf_counter()
-            self._opened = next(self._attempts, None)
+            self._open_next()
         return self
 
     def close(self) -> None:
         self._deltas.close()
-        if self._opened is not None:  # started but never read
-            _, breaker, attempt = self._opened
-            attempt.abandon()
-            breaker.release()
-            self._opened = None
+        self._abandon_live()  # started but never read
 
     def __enter__(self) -> FailoverStream:
         return self
@@ -293,7 +300,7 @@ class FailoverStream:
         self._tail = delta
         return delta
 
-    def _open_attempts(self) -> Iterator[tuple[LLMProvider, CircuitBreaker, _Attempt]]:
+    def _open_attempts(self) -> Iterator[_Attempt]:
         """Each live provider's request in turn, skipping those asked to be skipped and open circuits."""
         for provider, breaker in zip(self._chain.live_providers, self._chain.breakers, strict=True):
             if provider.name in self._skip:
@@ -303,85 +310,152 @@ class FailoverStream:
                     FailedAttempt(provider.name, FailureReason.CIRCUIT_OPEN, "breaker open", 0.0)
                 )
                 continue
-            yield provider, breaker, _Attempt(provider, self._messages, self._options)
+            yield _Attempt(provider, breaker, self._messages, self._options, self._events)
+
+    def _open_next(self) -> bool:
+        attempt = next(self._attempts, None)
+        if attempt is None:
+            self._all_asked = True
+            return False
+        self._live.append(attempt)
+        return True
+
+    def _abandon_live(self) -> None:
+        for attempt in self._live:
+            attempt.abandon()
+            attempt.breaker.release()
+        self._live.clear()
 
     def _run(self) -> Iterator[str]:
         self.start()
         try:
-            opened, self._opened = self._opened, None
-            while opened is not None:
-                answered = yield from self._read(*opened)
-                if answered or self.result.cancelled:
-                    return
-                opened = next(self._attempts, None)
+            answering = self._first_answer()
+            if answering is not None:
+                yield from self._relay(*answering)
+                return
+            if self.result.cancelled:
+                return
             scripted = self._chain.scripted
             for delta in scripted.stream(self._messages, **self._options):
                 yield self._emit(scripted.name, delta)
         finally:
+            self._abandon_live()
             self.result.finished = True
 
-    def _next_event(self, attempt: _Attempt, until: float) -> tuple[str, Any] | None:
-        """The attempt's next event, or None at `until`; asks `cancelled` every CANCEL_POLL_S meanwhile
-        (a cancelled wait sets result.cancelled and returns None)."""
+    def _first_answer(self) -> tuple[_Attempt, str] | None:
+        """The attempt that delivers the first token, with it; None when every provider failed or the
+        consumer cancelled. A request still silent `hedge_after_s` after it started gets the next
+        provider's request beside it: whichever answers first is read, the other abandoned."""
+        while self._live or self._open_next():
+            oldest = self._live[0]
+            deadline = min(a.started for a in self._live) + self._chain.first_token_timeout_s
+            hedge = self._chain.hedge_after_s
+            can_hedge = hedge and len(self._live) == 1 and not self._all_asked
+            hedge_at = oldest.started + hedge if can_hedge else float("inf")
+            event = self._next_event(min(deadline, hedge_at))
+            if self.result.cancelled:
+                self._abandon_live()
+                return None
+            if event is None:
+                self._expire(time.perf_counter())
+                if len(self._live) == 1 and time.perf_counter() >= hedge_at:
+                    self._open_next()
+                continue
+            attempt, kind, value = event
+            if attempt not in self._live:
+                continue  # an abandoned request's late word
+            self._live.remove(attempt)
+            if kind == "delta":
+                attempt.breaker.record_success()
+                for slower in self._live:  # the race is over: the request that needed a hedge lost it
+                    slower.breaker.record_failure()
+                    self.result.failures.append(
+                        FailedAttempt(
+                            slower.provider.name,
+                            FailureReason.TIMEOUT,
+                            f"slower than {attempt.provider.name}",
+                            slower.elapsed_ms(),
+                        )
+                    )
+                    slower.abandon()
+                self._live.clear()
+                return attempt, value
+            reason, detail = (FailureReason.ERROR, "reply with no text") if kind == "end" else classify(value)
+            self._fail(attempt, reason, detail, 0.0)
+            attempt.abandon()
+        return None
+
+    def _expire(self, now: float) -> None:
+        """Requests past their first-token deadline fail."""
+        for attempt in [a for a in self._live if now >= a.started + self._chain.first_token_timeout_s]:
+            late = now - (attempt.started + self._chain.first_token_timeout_s)
+            self._fail(attempt, FailureReason.TIMEOUT, "no first token by the deadline", late)
+            self._live.remove(attempt)
+            attempt.abandon()
+
+    def _fail(
+        self, attempt: _Attempt, reason: FailureReason, detail: str, woke_late_s: float
+    ) -> FailedAttempt:
+        """Records a failure and charges the provider's breaker, unless a timeout was this process's own
+        doing: a thread that wakes late means the process, not the provider, was slow."""
+        if reason == FailureReason.TIMEOUT:
+            lag = self._chain.lag_probe(woke_late_s)
+            if lag >= STARVED_LAG_S:
+                detail += f" (this process was starved: {lag * 1000:.0f} ms late)"
+                attempt.breaker.release()
+            else:
+                attempt.breaker.record_failure()
+        else:
+            attempt.breaker.record_failure()
+        failure = FailedAttempt(attempt.provider.name, reason, detail, attempt.elapsed_ms())
+        self.result.failures.append(failure)
+        return failure
+
+    def _next_event(self, until: float, attempt: _Attempt | None = None) -> Event | None:
+        """The next event (only `attempt`'s, when given), or None at `until`; asks `cancelled` every
+        CANCEL_POLL_S meanwhile (a cancelled wait sets result.cancelled and returns None)."""
         while True:
             left = until - time.perf_counter()
-            event = attempt.next_event(min(left, CANCEL_POLL_S))
-            if event is not None or left <= CANCEL_POLL_S:
+            try:
+                event = self._events.get(timeout=max(0.0, min(left, CANCEL_POLL_S)))
+            except queue.Empty:
+                event = None
+            if event is not None and (attempt is None or event[0] is attempt):
                 return event
-            if self._cancelled():
+            if event is None and left <= CANCEL_POLL_S:
+                return None
+            if event is None and self._cancelled():
                 self.result.cancelled = True
                 return None
 
-    def _read(self, provider: LLMProvider, breaker: CircuitBreaker, attempt: _Attempt) -> Iterator[str]:
-        """Relay one provider; returns True if it answered (even if it dropped later)."""
-        deadline = attempt.started + self._chain.first_token_timeout_s
-        answering = False  # a first delta arrived: from here on there is no failover
+    def _relay(self, attempt: _Attempt, first: str) -> Iterator[str]:
+        """The answering provider's text; no failover from here, only the stall budget and the drop."""
         try:
+            yield self._emit(attempt.provider.name, first)
             while True:
-                until = time.perf_counter() + self._chain.stall_timeout_s if answering else deadline
-                event = self._next_event(attempt, until)
+                until = time.perf_counter() + self._chain.stall_timeout_s
+                event = self._next_event(until, attempt)
                 if self.result.cancelled:
-                    breaker.release()
-                    return False
-                if event is None:
-                    reason = FailureReason.TIMEOUT
-                    detail = "stalled mid-stream" if answering else "no first token by the deadline"
-                    lag = self._chain.lag_probe(max(0.0, time.perf_counter() - until))
-                    if lag >= STARVED_LAG_S:  # our own process could not run: not the provider's fault
-                        detail += f" (this process was starved: {lag * 1000:.0f} ms late)"
-                        breaker.release()
-                    else:
-                        breaker.record_failure()
-                elif event[0] == "delta":
-                    if not answering:
-                        answering = True
-                        breaker.record_success()
-                    yield self._emit(provider.name, event[1])
+                    return
+                if event is not None and event[1] == "delta":
+                    yield self._emit(attempt.provider.name, event[2])
                     continue
-                elif event[0] == "end":
-                    if answering:
-                        return True
-                    reason, detail = FailureReason.ERROR, "reply with no text"
-                    breaker.record_failure()
+                if event is not None and event[1] == "end":
+                    return
+                if event is None:
+                    woke_late = max(0.0, time.perf_counter() - until)
+                    failure = self._fail(attempt, FailureReason.TIMEOUT, "stalled mid-stream", woke_late)
                 else:
-                    reason, detail = classify(event[1])
-                    breaker.record_failure()
-                failure = FailedAttempt(provider.name, reason, detail, attempt.elapsed_ms())
-                if not answering:
-                    self.result.failures.append(failure)
-                    return False
-                self.result.failures.append(
-                    FailedAttempt(
-                        provider.name, FailureReason.DROPPED, f"{reason}: {detail}", failure.elapsed_ms
-                    )
+                    failure = self._fail(attempt, *classify(event[2]), 0.0)
+                self.result.failures[-1] = FailedAttempt(
+                    failure.provider,
+                    FailureReason.DROPPED,
+                    f"{failure.reason}: {failure.detail}",
+                    failure.elapsed_ms,
                 )
                 self.result.dropped = True
                 yield from self._holding_phrase_after_drop()
-                return True
-        except GeneratorExit:
-            if not answering:  # the consumer stopped listening before any verdict
-                breaker.release()
-            raise
+                return
         finally:
             attempt.abandon()  # frees a request still in flight; a finished one is left alone
 

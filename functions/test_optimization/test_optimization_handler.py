@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kimiyi.api_errors import ApiError
+from kimiyi.inputs import event_body
 from kimiyi.llm import FailoverChain, LLMConfigError, chain_from_env, env_with_secrets
 from kimiyi.settings import Settings
 from kimiyi.test_optimization import DEFAULT_DEADLINE_S, compare_pipelines, parse_comparison_request
@@ -55,9 +56,11 @@ def deadline_for(context: LambdaContext | None) -> float:
 
 @app.post("/api/test-optimization")
 def compare() -> Response:
-    event = app.current_event
-    raw = (event.decoded_body or "").encode("utf-8")
     try:
+        try:
+            raw = event_body(app.current_event.raw_event)
+        except ValueError as error:
+            raise ApiError(400, "invalid_json", str(error)) from None
         request = parse_comparison_request(raw)
         body = compare_pipelines(request, llm_chain(), deadline_s=deadline_for(app.lambda_context))
     except ApiError as error:

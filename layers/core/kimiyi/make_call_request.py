@@ -7,12 +7,12 @@ See docs/make-call.md.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .api_errors import ApiError, FieldProblem
+from .inputs import JsonInputError, parse_json
 from .phone_numbers import to_e164
 from .workflow import Workflow, WorkflowError, check_variables, parse_workflow
 from .workflow.errors import json_type
@@ -122,24 +122,23 @@ def check_idempotency_key(value: str | None) -> str | None:
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(
-            413,
-            "body_too_large",
-            f"the body is {len(raw):,} bytes; the limit is {MAX_BODY_BYTES:,} bytes (256 KB)",
-        )
+    """The body as a JSON object, read by kimiyi.inputs.parse_json: 413 too large; 400 not UTF-8, not
+    JSON, nested too deep or not an object; 422 naming every field whose text is not Unicode."""
     if not raw.strip():
         raise ApiError(400, "invalid_json", "the body is empty; expected a JSON object")
     try:
-        body = json.loads(raw.decode("utf-8-sig"))  # JSON over HTTP is UTF-8 (json.loads would guess)
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise ApiError(
-            400,
-            "invalid_json",
-            f"the body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
-        ) from None
+        body = parse_json(raw, max_size=MAX_BODY_BYTES)
+    except JsonInputError as error:
+        if error.kind == "too_large":
+            raise ApiError(
+                413,
+                "body_too_large",
+                f"the body is {len(raw):,} bytes; the limit is {MAX_BODY_BYTES:,} bytes (256 KB)",
+            ) from None
+        if error.kind == "not_unicode":
+            problems = [FieldProblem(path, message) for path, message in error.problems]
+            raise ApiError(422, "invalid_request", f"invalid request: {error.message}", problems) from None
+        raise ApiError(400, "invalid_json", error.message) from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", f"the body must be a JSON object, got {json_type(body)}")
     return body

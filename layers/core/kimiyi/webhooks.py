@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 from botocore.exceptions import ClientError
 from twilio.twiml.voice_response import VoiceResponse
 
+from .inputs import JsonInputError, parse_json
 from .observability import mask_phone
 from .twilio_signature import header, webhook_is_valid
 
@@ -322,11 +323,15 @@ def _pick(form: Mapping[str, str], names: Mapping[str, str]) -> dict[str, Any]:
     return picked
 
 
+MAX_HANDOFF_CHARS = 32 * 1024  # the `end` frame it came in is at most 32 KB
+
+
 def handoff_data(raw: str) -> dict[str, Any]:
-    """HandoffData is the relay's `end` message payload, a JSON string; anything else means no handoff."""
+    """HandoffData is the relay's `end` message payload, a JSON string; anything else (not JSON, not an
+    object, too deep, not Unicode: kimiyi.inputs) means no handoff."""
     try:
-        data = json.loads(raw) if raw else {}
-    except ValueError:
+        data = parse_json(raw, max_size=MAX_HANDOFF_CHARS, what="HandoffData") if raw else {}
+    except JsonInputError:
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -1,0 +1,164 @@
+"""Random and hostile input at every edge gets a clear 4xx naming what is wrong, never a 5xx.
+
+Grouped by the class of input, each through the real handlers (under moto, with the template's
+environment), so a new endpoint joins the class by being added to the lists here:
+- JSON (every HTTP route that reads a body, and Twilio's HandoffData): nesting, numbers, encodings,
+  lone surrogates.
+
+Forged Twilio requests have their own suite: tests/integration/test_forged_requests.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from aws_lambda_powertools import Logger
+
+from kimiyi.webhooks import CallStatusWebhook
+from tests.conftest import EVENTS
+from tests.events import load
+from tests.integration.test_twiml_webhook import (
+    PUBLIC,
+    TOKEN,
+    TRACKING,
+    clinic,
+    stage_session,
+    twilio_event,
+    voice_params,
+)
+
+JSON_ROUTES = ["post-api-make-call-optimized", "post-api-test-optimization"]
+FUNCTIONS = {
+    "post-api-make-call-optimized": "MakeCallFunction",
+    "post-api-test-optimization": "TestOptimizationFunction",
+}
+
+
+@pytest.fixture
+def post_json(aws, function_env, monkeypatch, lambda_context):
+    """POSTs a raw body (bytes, sent base64-encoded as API Gateway does for binary) or a text body to a
+    JSON route through its handler; returns (status, parsed body)."""
+    monkeypatch.setenv("TWILIO_FROM_NUMBER", "+12125550100")
+
+    def post(route: str, body: bytes | str) -> tuple[int, dict]:
+        handler = function_env(FUNCTIONS[route])
+        event = copy.deepcopy(load(EVENTS / "http" / f"{route}.json"))
+        event["headers"].pop("idempotency-key", None)
+        if isinstance(body, bytes):
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+        else:
+            event["body"], event["isBase64Encoded"] = body, False
+        response = handler(event, lambda_context)
+        raw = response["body"]
+        raw = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode("utf-8")
+        return response["statusCode"], json.loads(raw.decode("utf-8"))  # strict: the body must be UTF-8
+
+    return post
+
+
+def sample(route: str) -> dict:
+    return json.loads(load(EVENTS / "http" / f"{route}.json")["body"])
+
+
+def problems(body: dict) -> dict[str, str]:
+    return {problem["path"]: problem["message"] for problem in body["problems"]}
+
+
+# ------------------------------------------------------------------------------------------ JSON bodies
+@pytest.mark.parametrize("route", JSON_ROUTES)
+@pytest.mark.parametrize("depth", [33, 1_500, 100_000])
+def test_deeply_nested_json_is_a_400_saying_how_deep(post_json, route, depth):
+    body = '{"to": ' + "[" * depth + "]" * depth + "}"
+    status, answer = post_json(route, body.encode())
+    assert status == 400 and answer["error"] == "invalid_json"
+    assert "nested more than 32 levels deep" in answer["message"]
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
+def test_json_nested_to_the_limit_is_read(post_json, route):
+    # 32 levels of arrays inside the body's object: read, then refused for its content (422), not its shape.
+    body = '{"variables": ' + "[" * 31 + "]" * 31 + "}"
+    status, answer = post_json(route, body.encode())
+    assert status == 422 and answer["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        pytest.param(b'{"to": ' + b"1" * 5_000 + b"}", "too many digits", id="a 5,000-digit number"),
+        pytest.param(b'{"to": NaN}', "NaN is not JSON", id="NaN"),
+        pytest.param(b'{"to": -Infinity}', "-Infinity is not JSON", id="-Infinity"),
+        pytest.param(b'{"to": "\xff\xfe"}', "not UTF-8", id="not UTF-8"),
+    ],
+)
+def test_json_that_python_would_misread_is_a_400(post_json, route, body, says):
+    status, answer = post_json(route, body)
+    assert status == 400 and answer["error"] == "invalid_json"
+    assert says in answer["message"]
+
+
+def _with(body: dict, path: tuple, value: object) -> dict:
+    body = copy.deepcopy(body)
+    target = body
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        pytest.param(("globalPrompt",), "globalPrompt", id="a value"),
+        pytest.param(("nodes", 0, "data", "prompt"), "nodes[0].data.prompt", id="a nested value"),
+        pytest.param(("config", "variables", "\udc80name"), 'config.variables["\\udc80name"]', id="a key"),
+    ],
+)
+@pytest.mark.parametrize("surrogate", ["\ud800", "\udfff", "\udc00\ud800"], ids=["high", "low", "reversed"])
+def test_lone_surrogates_are_a_422_naming_the_field(post_json, route, where, path, surrogate):
+    body = _with(sample(route), where, f"hello {surrogate} there")
+    if where[-1].startswith("\udc80"):  # the key itself is the bad text
+        body = _with(sample(route), where, "x")
+    raw = json.dumps(body)  # ASCII JSON with \\ud800-style escapes, as a client would send them
+    status, answer = post_json(route, raw.encode())
+    assert status == 422 and answer["error"] == "invalid_request"
+    assert "unpaired surrogate" in problems(answer)[path]
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
+def test_a_surrogate_pair_is_one_character_and_welcome(post_json, route):
+    body = _with(sample(route), ("globalPrompt",), "Smile! \ud83d\ude00")  # 😀 as an escape pair
+    body["dryRun"] = True  # make-call: staged, not dialled
+    status, _ = post_json(route, json.dumps(body).encode())
+    assert status in (200, 201)
+
+
+@pytest.mark.parametrize(
+    "handoff",
+    [
+        pytest.param('{"reason": ' + "[" * 2_000 + "]" * 2_000 + "}", id="nested 2,000 levels"),
+        pytest.param('{"reason": "transfer", "transferTo": "+1212555\\ud8000147"}', id="lone surrogate"),
+        pytest.param('{"reason": "transfer", "transferTo": NaN}', id="NaN"),
+    ],
+)
+def test_a_signed_handoff_that_is_not_good_json_hangs_up(store, records, handoff):
+    """HandoffData is our own `end` message as Twilio hands it back; what cannot be read is no handoff."""
+    stage_session(store, clinic())
+    callbacks = CallStatusWebhook(
+        store=store,
+        records=records,
+        auth_token=lambda: TOKEN,
+        public_base_url=PUBLIC,
+        logger=Logger(service="t"),
+    )
+    params = voice_params(SessionId="VX" + "0" * 32, SessionStatus="ended", HandoffData=handoff)
+    event = twilio_event("/api/call-status", {"trackingId": TRACKING, "event": "connect-action"}, params)
+    response = callbacks.handle(event)
+    assert response["statusCode"] == 200
+    assert [child.tag for child in ET.fromstring(response["body"])] == ["Hangup"]

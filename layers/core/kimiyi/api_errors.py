@@ -3,7 +3,9 @@
     {"success": false, "error": "<stable code>", "message": "<one readable sentence>",
      "problems": [{"path": "to", "message": "..."}], ...extra fields such as "twilio"}
 
-`problems` is always present (empty when the fault is not about one field).
+`problems` is always present (empty when the fault is not about one field). Text in the body that is
+not Unicode (a lone surrogate a client sent and a message echoes) is written as a `\\udXXX` escape, so
+the body can always be encoded as UTF-8: an error about bad input never becomes a 500 itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .inputs import printable
+
 
 @dataclass(frozen=True)
 class FieldProblem:
@@ -19,7 +23,7 @@ class FieldProblem:
     message: str
 
     def to_dict(self) -> dict[str, str]:
-        return {"path": self.path, "message": self.message}
+        return {"path": printable(self.path), "message": printable(self.message)}
 
 
 class ApiError(Exception):
@@ -47,7 +51,17 @@ class ApiError(Exception):
         return {
             "success": False,
             "error": self.code,
-            "message": self.message,
+            "message": printable(self.message),
             "problems": [problem.to_dict() for problem in self.problems],
-            **self.extra,
+            **_printable(self.extra),
         }
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, Mapping):
+        return {printable(str(key)): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value

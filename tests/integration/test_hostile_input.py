@@ -162,3 +162,15 @@ def test_a_signed_handoff_that_is_not_good_json_hangs_up(store, records, handoff
     response = callbacks.handle(event)
     assert response["statusCode"] == 200
     assert [child.tag for child in ET.fromstring(response["body"])] == ["Hangup"]
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
+@pytest.mark.parametrize("field", ["language", "languages"])
+def test_a_language_the_table_does_not_know_is_a_422_on_every_route(post_json, route, field):
+    body = sample(route)
+    body["dryRun"] = True
+    body["config"][field] = "xx-YY" if field == "language" else ["zh-HK", "xx-YY"]
+    status, answer = post_json(route, json.dumps(body).encode())
+    assert status == 422 and answer["error"] == "invalid_request"
+    path = "config.language" if field == "language" else "config.languages[1]"
+    assert "is not a language of the language table" in problems(answer)[path]

@@ -111,6 +111,11 @@ def test_interruptible_true_means_any() -> None:
         ({"variables": "name=Ann"}, "config.variables", "expected an object"),
         ({"maxtokens": 100}, "config.maxtokens", "did you mean 'maxTokens'?"),
         ({"zzz": 1}, "config.zzz", "known keys: language, languages"),
+        # A tag the language table cannot resolve has no voice, no STT model and no holding phrase: the
+        # call could not be answered, so the workflow is refused at setup, not mid-call.
+        ({"language": "xx-YY"}, "config.language", "'xx-YY' is not a language of the language table"),
+        ({"language": "tlh"}, "config.language", "docs/languages.md"),
+        ({"languages": ["zh-HK", "qaa"]}, "config.languages[1]", "'qaa' is not a language of the language"),
     ],
 )
 def test_config_faults(config: dict[str, Any], path: str, message: str) -> None:

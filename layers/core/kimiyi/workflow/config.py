@@ -1,7 +1,9 @@
 """The workflow's `config`: language, voice, LLM and call settings, every one with a default and limits.
 
 Unknown keys are rejected (with a "did you mean" hint): a misspelt `temprature` silently ignored
-would leave a call running on a setting nobody chose.
+would leave a call running on a setting nobody chose. Languages must be ones the language table
+resolves (kimiyi.languages): a call in a language with no voice, speech model or holding phrase could
+not be answered, so it is refused here, when the workflow arrives, rather than when the call does.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..languages import UnknownLanguageError, get_language
 from .errors import Problems, json_type
 from .fields import Scalar, read_bool, read_choice, read_list, read_number, read_str
 from .langtags import normalize_tag
@@ -155,6 +158,16 @@ def _language(value: object, path: str, problems: Problems) -> str | None:
     if tag is None:
         shown = repr(value) if isinstance(value, str) else json_type(value)
         problems.error(path, f"{shown} is not a BCP-47 language tag like 'en-US' or 'zh-HK'")
+        return None
+    try:
+        get_language(tag)
+    except UnknownLanguageError:
+        problems.error(
+            path,
+            f"{tag!r} is not a language of the language table, so a call could not be spoken or heard "
+            "in it (its locales and their aliases: docs/languages.md)",
+        )
+        return None
     return tag
 
 

@@ -49,6 +49,16 @@ def unavailable(error: MetricsReadError) -> Response:
     return _json(503, ApiError(503, "metrics_unavailable", "the aggregates could not be read; retry").body())
 
 
+@app.not_found  # registered, or the resolver hands not-found to the Exception handler below: a 500
+def not_found(_: Exception) -> Response:
+    event = app.current_event
+    message = (
+        f"no route {event.http_method} {event.path}; this function serves "
+        "GET /api/performance-metrics/{trackingId} and GET /api/performance-metrics"
+    )
+    return _json(404, ApiError(404, "not_found", message).body())
+
+
 @app.exception_handler(Exception)
 def internal(error: Exception) -> Response:
     logger.exception("performance metrics failed")

@@ -174,3 +174,41 @@ def test_a_language_the_table_does_not_know_is_a_422_on_every_route(post_json, r
     assert status == 422 and answer["error"] == "invalid_request"
     path = "config.language" if field == "language" else "config.languages[1]"
     assert "is not a language of the language table" in problems(answer)[path]
+
+
+# ------------------------------------------------------------------------------------------ paths
+# The functions built on Powertools' resolver; a path it cannot route must be a 404, whatever handler of
+# last resort (Exception -> 500) the function registers: the resolver hands not-found to that too.
+RESOLVER_ROUTES = {
+    "MetricsFunction": "get-api-performance-metrics-trackingId",
+    "HealthFunction": "get-api-health-optimized",
+    "TestOptimizationFunction": "post-api-test-optimization",
+}
+ODD_PATHS = [
+    "/api/performance-metrics/\x00",
+    "/api/performance-metrics/a\x00b",
+    "/api/performance-metrics/😀",
+    "/api/performance-metrics/%ff",
+    "/api/performance-metrics/\udcff",  # %ff as a server that decodes with surrogateescape hands it on
+    "/api/performance-metrics/a/b",
+    "/api/performance-metrics/",
+    "/api/nowhere",
+]
+
+
+@pytest.mark.parametrize("function", RESOLVER_ROUTES)
+@pytest.mark.parametrize("path", ODD_PATHS, ids=lambda path: path.encode("unicode_escape").decode())
+def test_an_odd_path_is_a_404_not_a_500(aws, function_env, lambda_context, function, path):
+    handler = function_env(function)
+    event = copy.deepcopy(load(EVENTS / "http" / f"{RESOLVER_ROUTES[function]}.json"))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event.pop("pathParameters", None)
+    response = handler(event, lambda_context)
+    # "%ff" fits the route's {trackingId}: it is routed, and refused as no trackingId (400).
+    expected = 400 if function == "MetricsFunction" and path.endswith("%ff") else 404
+    assert response["statusCode"] == expected, response
+    body = json.loads(response["body"])
+    json.dumps(body, ensure_ascii=False).encode("utf-8")  # whatever the path held, the answer can be sent
+    if function != "HealthFunction":  # the control-plane routes answer in the API's one error shape
+        assert body["error"] == ("not_found" if expected == 404 else "invalid_tracking_id")
+        assert body["success"] is False

@@ -18,9 +18,12 @@ import xml.etree.ElementTree as ET
 import pytest
 from aws_lambda_powertools import Logger
 
+from kimiyi.llm import FailoverChain
+from kimiyi.relay.service import Relay
 from kimiyi.webhooks import CallStatusWebhook
 from tests.conftest import EVENTS
 from tests.events import load
+from tests.integration.test_relay import connected, frame
 from tests.integration.test_twiml_webhook import (
     PUBLIC,
     TOKEN,
@@ -212,3 +215,96 @@ def test_an_odd_path_is_a_404_not_a_500(aws, function_env, lambda_context, funct
     if function != "HealthFunction":  # the control-plane routes answer in the API's one error shape
         assert body["error"] == ("not_found" if expected == 404 else "invalid_tracking_id")
         assert body["success"] is False
+
+
+# ------------------------------------------------------------------------------------------ numbers
+# Whole numbers in Twilio's form fields, our own query strings and headers: ASCII digits within a bound.
+# "²".isdigit() and "١٢".isdigit() are true; int() refuses the first and reads the second as 12; a number of
+# 39 digits is past DynamoDB's 38 digits of precision (boto3 refuses to serialise it).
+ODD_NUMBERS = ["²", "١٢", "1" * 39, "-5", "1e3", "0x10", "1_000", "", " "]
+
+
+@pytest.fixture
+def callbacks(store, records):
+    stage_session(store, clinic())
+    return CallStatusWebhook(
+        store=store,
+        records=records,
+        auth_token=lambda: TOKEN,
+        public_base_url=PUBLIC,
+        logger=Logger(service="t"),
+    )
+
+
+@pytest.mark.parametrize("field", ["CallDuration", "SipResponseCode"])
+@pytest.mark.parametrize("value", ODD_NUMBERS, ids=repr)
+def test_a_status_with_an_odd_number_is_recorded_without_it(callbacks, records, field, value):
+    params = voice_params(CallStatus="completed", **{field: value})
+    response = callbacks.handle(twilio_event("/api/call-status", {"trackingId": TRACKING}, params))
+    assert response["statusCode"] == 200, response
+    record = records.status(TRACKING)
+    assert record["status"] == "completed"
+    assert "duration" not in record and "sipResponseCode" not in record
+
+
+def test_numbers_in_bounds_are_stored_as_numbers(callbacks, records):
+    params = voice_params(CallStatus="completed", CallDuration=" 74 ", SipResponseCode="200")
+    callbacks.handle(twilio_event("/api/call-status", {"trackingId": TRACKING}, params))
+    record = records.status(TRACKING)
+    assert record["duration"] == 74 and record["sipResponseCode"] == 200
+
+
+@pytest.mark.parametrize("value", ODD_NUMBERS[:4], ids=repr)
+def test_a_session_end_with_an_odd_duration_still_answers_its_twiml(callbacks, records, value):
+    params = voice_params(SessionId="VX" + "0" * 32, SessionStatus="completed", SessionDuration=value)
+    event = twilio_event("/api/call-status", {"trackingId": TRACKING, "event": "connect-action"}, params)
+    response = callbacks.handle(event)
+    assert response["statusCode"] == 200
+    assert [child.tag for child in ET.fromstring(response["body"])] == ["Hangup"]
+    assert "sessionDuration" not in records.status(TRACKING)
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "1" * 39, "-1"], ids=repr)
+def test_a_classic_turn_number_that_is_not_ascii_digits_is_a_400(store, records, value):
+    from tests.integration.test_twiml_webhook import make_webhook
+
+    stage_session(store, clinic(), mode="classic")
+    params = voice_params(SpeechResult="yes")
+    response = make_webhook(store, records).handle(
+        twilio_event("/api/twiml-optimized", {"trackingId": TRACKING, "turn": value}, params)
+    )
+    assert response["statusCode"] == 400 and "turn must be a whole number" in response["body"]
+
+
+# ------------------------------------------------------------------------------------------ WebSocket frames
+# $default must never raise (API Gateway would send Twilio a non-protocol "Internal server error" frame,
+# error 64107): a frame it cannot act on is logged and dropped, and the call goes on.
+@pytest.fixture
+def relay(store):
+    from tests.integration.test_relay import TOKEN as RELAY_TOKEN
+    from tests.integration.test_relay import WSS, RecordingConnections
+
+    connections = RecordingConnections()
+    relay = Relay(
+        store=store,
+        connections=connections,
+        chain=FailoverChain([]),
+        auth_token=lambda: RELAY_TOKEN,
+        websocket_url=WSS,
+        logger=Logger(service="relay-test"),
+    )
+    connected(relay, store)
+    return relay, connections
+
+
+@pytest.mark.parametrize(
+    "duration",
+    ["1e400", '"1e400"', '"inf"', '"-inf"', '"nan"', "-1", '"²"', '"1' + "0" * 400 + '"', "1" + "0" * 400],
+)
+def test_an_interrupt_with_an_odd_duration_is_still_an_interrupt(relay, duration):
+    relay, connections = relay
+    body = (
+        '{"type": "interrupt", "utteranceUntilInterrupt": "Hi", "durationUntilInterruptMs": ' + duration + "}"
+    )
+    assert relay.on_message(frame(body)) is None
+    assert connections.frames == []

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kimiyi.inputs import MAX_DEPTH, JsonInputError, parse_json
+from kimiyi.inputs import MAX_DEPTH, JsonInputError, parse_json, whole_number
 
 
 def nested(levels: int) -> str:
@@ -93,3 +93,36 @@ def test_every_bad_field_is_named_up_to_a_limit():
 
 def test_a_raw_surrogate_in_text_is_refused_too():
     assert kind_of('{"a": "\ud800"}') == "not_unicode"  # a str holding the character, not the escape
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("74", 74),
+        (" 74 ", 74),
+        ("007", 7),
+        ("100", 100),
+        ("101", None),  # above the bound
+        ("²", None),  # "²".isdigit() is true; int("²") raises
+        ("١٢", None),  # Arabic-Indic digits: int() reads 12
+        ("１２", None),  # fullwidth digits: int() reads 12
+        ("1" * 39, None),  # past DynamoDB's 38 digits, and never converted
+        ("9" * 5_000, None),  # past Python's 4,300-digit conversion limit, and never converted
+        ("-5", None),
+        ("+5", None),
+        ("1e3", None),
+        ("1_000", None),
+        ("0x10", None),
+        ("", None),
+        (" ", None),
+        (None, None),
+    ],
+)
+def test_whole_numbers_are_ascii_digits_within_bounds(text, expected):
+    assert whole_number(text, high=100) == expected
+
+
+def test_whole_number_low_bound():
+    assert whole_number("99", low=100, high=699) is None
+    assert whole_number("200", low=100, high=699) == 200

@@ -87,7 +87,9 @@ def test_rate_limits_carry_retry_after(calls, http):
     assert caught.value.retry_after_seconds == 7 and caught.value.code == 20429
 
 
-@pytest.mark.parametrize("header", [None, "Wed, 21 Oct 2026 07:28:00 GMT", "0"])
+@pytest.mark.parametrize(
+    "header", [None, "Wed, 21 Oct 2026 07:28:00 GMT", "0", "inf", "1e400", "nan", "-3", "²", "9" * 400]
+)
 def test_rate_limits_without_a_usable_retry_after_wait_one_second(calls, http, header):
     http.answer_rate_limited(retry_after=header)
     with pytest.raises(TwilioRateLimited) as caught:

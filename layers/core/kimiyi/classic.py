@@ -25,6 +25,7 @@ from typing import Any
 from .adapters.calls_store import CallsStore, ConflictError
 from .conversation import CallState, Say, TurnInput, TurnOutcome, run_turn
 from .conversation.turn import opening
+from .inputs import whole_number
 from .languages import UnknownLanguageError, get_language
 from .llm import FailoverChain
 from .twiml import UNKNOWN_CALL_LINE, gather, say_and_dial, say_and_hangup, workflow_of
@@ -84,11 +85,17 @@ def join_spoken(chunks: list[str]) -> str:
     return text.strip()
 
 
+MAX_QUERY_NUMBER = 999_999  # turn and silence counters in the URLs we hand Twilio
+
+
 def _whole_number(query: Mapping[str, str], name: str) -> int:
     raw = query.get(name, "0") or "0"
-    if not raw.isdigit() or len(raw) > 6:
-        raise BadRequest(f"the query parameter {name} must be a whole number, not {raw!r}")
-    return int(raw)
+    value = whole_number(raw, high=MAX_QUERY_NUMBER)
+    if value is None:
+        raise BadRequest(
+            f"the query parameter {name} must be a whole number (ASCII digits), not {raw[:32]!r}"
+        )
+    return value
 
 
 class ClassicCall:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 from botocore.exceptions import ClientError
 from twilio.twiml.voice_response import VoiceResponse
 
-from .inputs import JsonInputError, parse_json
+from .inputs import JsonInputError, parse_json, printable, whole_number
 from .observability import mask_phone
 from .twilio_signature import header, webhook_is_valid
 
@@ -311,16 +311,34 @@ _SESSION_FIELDS = {
     "ErrorCode": "errorCode",
     "ErrorMessage": "errorMessage",
 }
-_NUMERIC = {"duration", "sessionDuration", "sipResponseCode"}
+MAX_CALL_SECONDS = 7 * 24 * 3600  # a week: past any call Twilio lets last, far within DynamoDB's 38 digits
+# Attributes stored as numbers, with their bounds; a value that is not a whole number of ASCII digits
+# within them (kimiyi.inputs.whole_number) is left out of the record and logged, the rest still applies.
+_NUMERIC = {
+    "duration": (0, MAX_CALL_SECONDS),
+    "sessionDuration": (0, MAX_CALL_SECONDS),
+    "sipResponseCode": (100, 699),
+}
 
 
-def _pick(form: Mapping[str, str], names: Mapping[str, str]) -> dict[str, Any]:
+def _pick(form: Mapping[str, str], names: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The form's fields as record attributes, and the names of numeric fields left out as unreadable."""
     picked: dict[str, Any] = {}
+    refused: list[str] = []
     for field, attribute in names.items():
-        value = form.get(field, "").strip()
-        if value:
-            picked[attribute] = int(value) if attribute in _NUMERIC and value.isdigit() else value
-    return picked
+        value = form.get(field, "")
+        if attribute in _NUMERIC:
+            if value == "":
+                continue
+            low, high = _NUMERIC[attribute]
+            number = whole_number(value, low=low, high=high)
+            if number is None:
+                refused.append(field)
+            else:
+                picked[attribute] = number
+        elif value.strip():
+            picked[attribute] = value.strip()
+    return picked, refused
 
 
 MAX_HANDOFF_CHARS = 32 * 1024  # the `end` frame it came in is at most 32 KB
@@ -402,12 +420,22 @@ class CallStatusWebhook:
         if answered_by:  # answering-machine detection may report after later statuses
             self.records.record_fields(tracking_id, {"answeredBy": answered_by, "callSid": call_sid})
         if status:
-            fields = {**_pick(request.form, _STATUS_FIELDS), "callSid": call_sid}
+            picked, refused = _pick(request.form, _STATUS_FIELDS)
+            self._refused(refused, request.form)
+            fields = {**picked, "callSid": call_sid}
             applied = self.records.record_status(tracking_id, status, fields)
             self.log.info("call status", extra={"status": status, "applied": applied})
 
+    def _refused(self, fields: list[str], form: Mapping[str, str]) -> None:
+        if fields:
+            self.log.warning(
+                "left out numbers that are not whole numbers within bounds",
+                extra={"fields": {name: printable(form[name][:64]) for name in fields}},
+            )
+
     def _session_ended(self, request: TwilioRequest, tracking_id: str, call_sid: str) -> str:
-        fields = _pick(request.form, _SESSION_FIELDS)
+        fields, refused = _pick(request.form, _SESSION_FIELDS)
+        self._refused(refused, request.form)
         self.records.record_fields(
             tracking_id, {**fields, "callSid": call_sid, "sessionEndedAt": int(time.time() * 1000)}
         )

@@ -24,6 +24,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from ..inputs import whole_number
+
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 # Twilio's error codes that mean "this number is wrong", answered as an invalid number.
 INVALID_NUMBER_CODES = frozenset({21211, 21212, 21214, 21217, 21401, 21407})
@@ -31,6 +33,7 @@ INVALID_NUMBER_CODES = frozenset({21211, 21212, 21214, 21217, 21401, 21407})
 # retries: a request that timed out may still have placed the call.
 HTTP_TIMEOUT_SECONDS = 6.0
 DEFAULT_RETRY_AFTER_SECONDS = 1
+MAX_RETRY_AFTER_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,8 @@ def _plain(error: TwilioRestException | TwilioServiceException) -> str:
 
 
 def _retry_after(response: Response | None) -> int:
+    """Retry-After in whole seconds (ASCII digits, at most an hour); an HTTP date, a fraction, a negative
+    or garbage gives the safe default."""
     headers = {str(k).lower(): v for k, v in dict(response.headers or {}).items()} if response else {}
-    try:
-        return max(1, int(float(headers.get("retry-after", DEFAULT_RETRY_AFTER_SECONDS))))
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_SECONDS  # an HTTP date, or garbage: the safe default
+    seconds = whole_number(str(headers.get("retry-after", "")), high=MAX_RETRY_AFTER_SECONDS)
+    return max(DEFAULT_RETRY_AFTER_SECONDS, seconds or 0)

@@ -7,11 +7,15 @@ never raised out of the handler). Outbound frames are plain dicts serialised onc
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..inputs import whole_number
+
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit
+MAX_DURATION_MS = 24 * 3600 * 1000  # no utterance outlasts a call
 _DIGITS = re.compile(r"^[0-9w#*]+$")
 
 
@@ -129,13 +133,20 @@ def parse(body: str | bytes | None) -> Inbound:
 
 
 def _milliseconds(value: Any) -> int | None:
-    """durationUntilInterruptMs has been seen both as a number and as a string."""
-    if value is None or isinstance(value, bool):
+    """durationUntilInterruptMs has been seen both as a number and as a string ("460", maybe "460.5");
+    anything else, or outside 0 to a day, is None. (int(float(x)) raised OverflowError for 1e400.)"""
+    if isinstance(value, bool):
         return None
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
+    if isinstance(value, int):  # compared as an int: math.isfinite(10**400) raises too
+        return value if 0 <= value <= MAX_DURATION_MS else None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and 0 <= value <= MAX_DURATION_MS else None
+    if isinstance(value, str):
+        whole, dot, fraction = value.strip().partition(".")
+        if dot and whole_number(fraction, high=10 ** len(fraction)) is None:
+            return None
+        return whole_number(whole, high=MAX_DURATION_MS)
+    return None
 
 
 def dumps(message: dict[str, Any]) -> bytes:

@@ -308,3 +308,31 @@ def test_an_interrupt_with_an_odd_duration_is_still_an_interrupt(relay, duration
     )
     assert relay.on_message(frame(body)) is None
     assert connections.frames == []
+
+
+DEEP = "[" * 2_000 + "]" * 2_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param('{"type": "prompt", "voicePrompt": "yes", "x": ' + DEEP + "}", id="nested 2,000 levels"),
+        pytest.param(
+            '{"type": "prompt", "voicePrompt": "yes", "x": ' + "[" * 40 + "]" * 40 + "}", id="40 levels"
+        ),
+        pytest.param(DEEP, id="an array 2,000 levels deep"),
+        pytest.param('{"type": "prompt", "voicePrompt": "yes \\ud800", "last": true}', id="lone surrogate"),
+        pytest.param('{"type": "prompt", "voicePrompt": "\\udc00\\ud800", "last": true}', id="reversed pair"),
+        pytest.param(
+            '{"type": "setup", "callSid": "CA1", "customParameters": {"\\ud800": "x"}}', id="bad key"
+        ),
+        pytest.param('{"type": "prompt", "voicePrompt": "yes", "last": NaN}', id="NaN"),
+        pytest.param('{"type": "prompt", "voicePrompt": "yes", "n": ' + "1" * 5_000 + "}", id="5,000 digits"),
+    ],
+)
+def test_a_frame_that_is_not_good_json_is_dropped_and_the_call_goes_on(relay, body, caplog):
+    relay, connections = relay
+    assert relay.on_message(frame(body)) is None
+    assert connections.frames == []
+    relay.on_message(frame({"type": "prompt", "voicePrompt": "Yes, that works.", "last": True}))
+    assert connections.texts().startswith("Great")

@@ -52,7 +52,7 @@ def test_each_message_type(frame, expected):
     [
         ("", "empty frame"),
         (None, "empty frame"),
-        ("{not json", "not JSON"),
+        ("{not json", "not valid JSON"),
         ("[1, 2]", "JSON list, not an object"),
         ('{"voicePrompt": "hi"}', "no 'type'"),
         ('{"type": "prompt"}', "'voicePrompt' is missing"),
@@ -61,8 +61,15 @@ def test_each_message_type(frame, expected):
         ('{"type": "dtmf", "digit": "12"}', "not a key on a phone keypad"),
         ('{"type": "setup"}', "'callSid' is missing"),
         ('{"type": "setup", "callSid": "CA1", "customParameters": [1]}', "not an object"),
-        (b"\xff\xfe", "not JSON"),
-        ("x" * 200_000, "larger than any ConversationRelay message"),
+        (b"\xff\xfe", "not UTF-8"),
+        ("x" * 200_000, "the limit is 131,072"),
+        ('{"type": "prompt", "voicePrompt": "x", "n": ' + "[" * 40 + "]" * 40 + "}", "more than 32 levels"),
+        (
+            '{"type": "prompt", "voicePrompt": "x", "n": ' + "[" * 3000 + "]" * 3000 + "}",
+            "more than 32 levels",
+        ),
+        ('{"type": "prompt", "voicePrompt": "\\ud800"}', "voicePrompt is not Unicode text"),
+        ('{"type": "prompt", "voicePrompt": "x", "last": NaN}', "NaN is not JSON"),
     ],
 )
 def test_malformed_frames_say_what_is_wrong(body, message):

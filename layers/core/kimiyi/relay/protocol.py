@@ -1,7 +1,9 @@
 """ConversationRelay messages: inbound frames parsed and checked, outbound frames built.
 
 Inbound frames come from Twilio; a malformed one is reported as a ProtocolError (logged by the caller,
-never raised out of the handler). Outbound frames are plain dicts serialised once, compactly.
+never raised out of the handler). Frames are read by kimiyi.inputs.parse_json, so a frame nested too
+deep, holding text that is not Unicode (a lone surrogate escape), NaN or an unconvertible number is a
+ProtocolError too, never a RecursionError or a failure later in hashing or DynamoDB. Outbound frames are plain dicts serialised once, compactly.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..inputs import whole_number
+from ..inputs import JsonInputError, parse_json, whole_number
 
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit
+MAX_MESSAGE_BYTES = 128 * 1024  # and its message limit (frames joined)
 MAX_DURATION_MS = 24 * 3600 * 1000  # no utterance outlasts a call
 _DIGITS = re.compile(r"^[0-9w#*]+$")
 
@@ -84,12 +87,10 @@ def parse(body: str | bytes | None) -> Inbound:
     """Parses one WebSocket frame from ConversationRelay."""
     if body is None or body == "":
         raise ProtocolError("empty frame")
-    if len(body) > MAX_FRAME_BYTES * 4:
-        raise ProtocolError(f"frame of {len(body)} bytes is larger than any ConversationRelay message")
     try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ProtocolError(f"frame is not JSON: {error}") from None
+        message = parse_json(body, max_size=MAX_MESSAGE_BYTES, what="the frame")
+    except JsonInputError as error:
+        raise ProtocolError(error.message) from None
     if not isinstance(message, dict):
         raise ProtocolError(f"frame is a JSON {type(message).__name__}, not an object")
     kind = message.get("type")

@@ -336,3 +336,21 @@ def test_a_frame_that_is_not_good_json_is_dropped_and_the_call_goes_on(relay, bo
     assert connections.frames == []
     relay.on_message(frame({"type": "prompt", "voicePrompt": "Yes, that works.", "last": True}))
     assert connections.texts().startswith("Great")
+
+
+def test_four_huge_prompts_are_each_answered_and_the_state_still_fits_in_an_item(relay, table):
+    """Four 120 KB prompts pushed the call's state past DynamoDB's 400 KB item limit: that turn's save
+    failed and its state was dropped. Each is now cut to the voicePrompt limit, and the history kept to
+    its byte budget, so every turn is answered and saved."""
+    relay, connections = relay
+    for turn in range(1, 5):
+        words = f"turn {turn} " + "blah " * 24_000  # about 120 KB
+        before = len(connections.frames)
+        relay.on_message(frame({"type": "prompt", "voicePrompt": words, "last": True}))
+        spoken = connections.frames[before:]
+        assert any(f["type"] == "text" for f in spoken)
+        item = table.get_item(Key={"pk": f"CALL#{TRACKING}", "sk": "STATE"}, ConsistentRead=True)["Item"]
+        assert int(item["version"]) == turn
+        assert len(item["state"].encode()) < 100 * 1024
+        callers = [m["content"] for m in json.loads(item["state"])["history"] if m["role"] == "user"]
+        assert callers[-1].startswith(f"turn {turn} blah") and len(callers[-1]) <= 4_000

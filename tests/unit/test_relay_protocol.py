@@ -98,3 +98,17 @@ def test_outbound_frames():
     assert protocol.send_digits("9ww1234#") == {"type": "sendDigits", "digits": "9ww1234#"}
     with pytest.raises(ValueError, match="0-9, w, # and \\* only"):
         protocol.send_digits("12a")
+
+
+def test_a_voice_prompt_over_the_limit_is_cut_and_logged(caplog):
+    words = "please " * 2_000  # 14,000 characters: no caller says that in one breath
+    with caplog.at_level("WARNING"):
+        prompt = protocol.parse(json.dumps({"type": "prompt", "voicePrompt": words, "last": True}))
+    assert len(prompt.text) <= protocol.MAX_VOICE_PROMPT_CHARS
+    assert words.startswith(prompt.text) and prompt.text.endswith("please")
+    assert "voicePrompt of 14,000 characters cut to" in caplog.text
+
+
+def test_a_voice_prompt_within_the_limit_is_kept_as_it_is():
+    said = "x" * protocol.MAX_VOICE_PROMPT_CHARS
+    assert protocol.parse(json.dumps({"type": "prompt", "voicePrompt": said})).text == said

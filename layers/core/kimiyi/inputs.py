@@ -185,3 +185,13 @@ def event_body(event: Mapping[str, Any]) -> bytes:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("the body is marked base64-encoded but is not valid base64") from None
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, at the last space within the final 10 % when there is
+    one (a cut mid-word reads as a different word), else exactly at the limit (CJK text has no spaces)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ", limit - limit // 10)
+    return (cut[:space] if space > 0 else cut).rstrip()

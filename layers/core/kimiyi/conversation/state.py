@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..inputs import clip
 from ..workflow import Workflow
 
 MAX_HISTORY_MESSAGES = 24  # what the LLM sees: enough for a phone call, bounded for latency and cost
+# Bounded in size too, so the state item (history, the call's variables and a few fields) stays well
+# inside DynamoDB's 400 KB: a message is at most MAX_MESSAGE_CHARS (the relay cuts a caller's voicePrompt
+# to the same length), and the history as stored (JSON, UTF-8) at most MAX_HISTORY_BYTES, the oldest
+# messages leaving first. The variables come from make-call's body, itself at most 256 KB.
+MAX_MESSAGE_CHARS = 4_000
+MAX_HISTORY_BYTES = 96 * 1024
+_WORST_BYTES_PER_CHAR = 6  # a control character is stored as a \u0001 escape
+_MESSAGE_OVERHEAD_BYTES = 40  # {"role": "assistant", "content": ""},
 
 
 @dataclass(frozen=True)
@@ -50,12 +60,26 @@ def new_call_state(workflow: Workflow, variables: Mapping[str, Any] | None = Non
 
 
 def with_exchange(state: CallState, user: str | None, assistant: str) -> tuple[dict[str, str], ...]:
+    """The history with this exchange added, within its bounds (messages, characters, bytes)."""
     history = list(state.history)
     if user:
-        history.append({"role": "user", "content": user})
+        history.append({"role": "user", "content": clip(user, MAX_MESSAGE_CHARS)})
     if assistant:
-        history.append({"role": "assistant", "content": assistant})
-    return tuple(history[-MAX_HISTORY_MESSAGES:])
+        history.append({"role": "assistant", "content": clip(assistant, MAX_MESSAGE_CHARS)})
+    return within_budget(history[-MAX_HISTORY_MESSAGES:])
+
+
+def within_budget(history: Sequence[dict[str, str]]) -> tuple[dict[str, str], ...]:
+    """The latest messages whose stored JSON fits MAX_HISTORY_BYTES (the last one always does)."""
+    worst = sum(len(m["content"]) * _WORST_BYTES_PER_CHAR + _MESSAGE_OVERHEAD_BYTES for m in history)
+    if worst <= MAX_HISTORY_BYTES:  # an ordinary call: no need to measure
+        return tuple(history)
+    sizes = [len(json.dumps(m, ensure_ascii=False).encode("utf-8", "surrogatepass")) + 2 for m in history]
+    total, start = sum(sizes), 0
+    while total > MAX_HISTORY_BYTES and start < len(history) - 1:
+        total -= sizes[start]
+        start += 1
+    return tuple(history[start:])
 
 
 def apply_interrupt(state: CallState, heard: str, *, replies_back: int = 0) -> CallState:

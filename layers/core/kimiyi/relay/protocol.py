@@ -9,17 +9,23 @@ ProtocolError too, never a RecursionError or a failure later in hashing or Dynam
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..inputs import JsonInputError, parse_json, whole_number
+from ..inputs import JsonInputError, clip, parse_json, whole_number
 
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit
 MAX_MESSAGE_BYTES = 128 * 1024  # and its message limit (frames joined)
 MAX_DURATION_MS = 24 * 3600 * 1000  # no utterance outlasts a call
+# One caller utterance, as the speech-to-text gives it: about four minutes of English at 150 words a
+# minute, more in CJK. Twilio documents no limit; one frame may hold up to 128 KB. A longer voicePrompt is
+# cut here (and logged), so the turn still answers the caller, and the call's stored state stays small.
+MAX_VOICE_PROMPT_CHARS = 4_000
 _DIGITS = re.compile(r"^[0-9w#*]+$")
+log = logging.getLogger(__name__)
 
 
 class ProtocolError(ValueError):
@@ -114,7 +120,7 @@ def parse(body: str | bytes | None) -> Inbound:
             raise ProtocolError("prompt: 'last' is not a boolean")
         lang = message.get("lang")
         return Prompt(
-            text=_text(message, "voicePrompt"), language=lang if isinstance(lang, str) else None, last=last
+            text=_voice_prompt(message), language=lang if isinstance(lang, str) else None, last=last
         )
     if kind == "dtmf":
         digit = _text(message, "digit")
@@ -131,6 +137,20 @@ def parse(body: str | bytes | None) -> Inbound:
     if kind == "info":
         return Info(message)
     return Unknown(kind, message)
+
+
+def _voice_prompt(message: dict[str, Any]) -> str:
+    said = _text(message, "voicePrompt")
+    if len(said) <= MAX_VOICE_PROMPT_CHARS:
+        return said
+    kept = clip(said, MAX_VOICE_PROMPT_CHARS)
+    log.warning(
+        "voicePrompt of %s characters cut to %s (the limit is %s)",
+        f"{len(said):,}",
+        f"{len(kept):,}",
+        f"{MAX_VOICE_PROMPT_CHARS:,}",
+    )
+    return kept
 
 
 def _milliseconds(value: Any) -> int | None:

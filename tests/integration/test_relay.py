@@ -105,29 +105,7 @@ def test_signed_handshake_maps_the_connection(relay, store):
     assert store.connection(CONNECTION).call_sid == "CA00000000000000000000000000000001"
 
 
-def test_query_signed_as_params_is_accepted_too(relay):
-    event = connect_event(signature_url=WSS, params={"trackingId": TRACKING})
-    assert relay.on_connect(event)["statusCode"] == 200
-
-
-@pytest.mark.parametrize(
-    "mutate",
-    [
-        lambda e: e["headers"].pop("X-Twilio-Signature"),
-        lambda e: e["headers"].update({"X-Twilio-Signature": "Zm9yZ2Vk"}),
-        lambda e: e["queryStringParameters"].update({"trackingId": "someone-elses-call"}),
-    ],
-    ids=["unsigned", "forged", "tampered-query"],
-)
-def test_unsigned_or_forged_handshakes_are_refused(relay, store, mutate):
-    event = connect_event()
-    mutate(event)
-    assert relay.on_connect(event) == {"statusCode": 403}
-    assert store.connection(CONNECTION) is None
-
-
-def test_handshake_without_tracking_id_is_400(relay):
-    assert relay.on_connect(connect_event(query={}))["statusCode"] == 400
+# Forged and malformed handshakes: tests/integration/test_forged_requests.py.
 
 
 def test_a_yes_is_answered_streamed_then_the_call_ends(relay, store, connections):

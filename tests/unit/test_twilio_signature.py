@@ -66,3 +66,25 @@ def test_header_lookup_ignores_case():
     assert header({"X-Twilio-Signature": "s"}, "x-twilio-signature") == "s"
     assert header({"x-twilio-signature": "s"}, "X-Twilio-Signature") == "s"
     assert header(None, "x") is None
+
+
+@pytest.mark.parametrize(
+    ("query", "signed_url", "signed_params"),
+    [
+        # The parameter form joins names and values with no separator: each of these signatures is
+        # genuine for the query it was made for, and the same characters split another way.
+        ({"trackingId": "t-1", "x": ""}, WSS, {"trackingId": "t-1x"}),
+        ({"trackingI": "dt-1"}, WSS, {"trackingId": "t-1"}),
+        ({"trackingId": "t-1", "mode": "classic"}, WSS, {"trackingId": "t-1", "mode": "classic"}),
+        ({"trackingId": "t-1", "mode": "classic"}, f"{WSS}?trackingId=t-1&mode=classic", {}),
+        ([("trackingId", "t-2"), ("trackingId", "t-1")], f"{WSS}?trackingId=t-2&trackingId=t-1", {}),
+    ],
+)
+def test_handshake_query_must_be_the_one_parameter_we_issue(query, signed_url, signed_params):
+    signature = SIGNER.compute_signature(signed_url, signed_params)
+    assert not handshake_is_valid(TOKEN, WSS, query, signature)
+
+
+def test_handshake_query_may_be_given_as_pairs():
+    signature = SIGNER.compute_signature(f"{WSS}?trackingId=t-1", {})
+    assert handshake_is_valid(TOKEN, WSS, [("trackingId", "t-1")], signature)

@@ -170,6 +170,32 @@ def _milliseconds(value: Any) -> int | None:
     return None
 
 
+# --- the handshake ------------------------------------------------------------------------------------
+TRACKING_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what make-call and inbound calls mint
+
+
+def handshake_query(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """The $connect query as (name, value) pairs, every value of a repeated name included: API Gateway
+    lists them in multiValueQueryStringParameters, and queryStringParameters keeps one. A value found in
+    only one of the two (a hand-made event) is kept too, so nothing in the event goes unchecked."""
+    multi = event.get("multiValueQueryStringParameters") or {}
+    pairs = [(str(name), str(value)) for name, values in multi.items() for value in values or [""]]
+    for name, value in (event.get("queryStringParameters") or {}).items():
+        if (str(name), str(value)) not in pairs:
+            pairs.append((str(name), str(value)))
+    return pairs
+
+
+def handshake_tracking_id(query: list[tuple[str, str]]) -> str:
+    """The call a signed handshake is for; ProtocolError when the query names none we could have issued."""
+    values = [value for name, value in query if name == "trackingId"]
+    if len(values) != 1 or len(query) != 1:
+        raise ProtocolError(f"the query must be exactly one trackingId, not {len(query)} parameters")
+    if not TRACKING_ID.fullmatch(values[0]):
+        raise ProtocolError(f"{values[0][:64]!r} is not a trackingId (1-128 letters, digits, '_' or '-')")
+    return values[0]
+
+
 def dumps(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

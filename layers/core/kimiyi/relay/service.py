@@ -249,14 +249,15 @@ class Relay:
     # ------------------------------------------------------------------ $connect / $disconnect
     def on_connect(self, event: dict) -> dict:
         connection_id = event["requestContext"]["connectionId"]
-        query = event.get("queryStringParameters") or {}
+        query = protocol.handshake_query(event)  # as it arrived: a repeated name shows
         signature = header(event.get("headers"), "X-Twilio-Signature")
         if not handshake_is_valid(self.auth_token(), self.websocket_url, query, signature):
             self.log.warning("refused a WebSocket handshake without a valid Twilio signature")
             return {"statusCode": 403}
-        tracking_id = query.get("trackingId", "")
-        if not tracking_id:
-            self.log.warning("refused a WebSocket handshake without a trackingId")
+        try:
+            tracking_id = protocol.handshake_tracking_id(query)
+        except protocol.ProtocolError as error:
+            self.log.warning("refused a signed WebSocket handshake", extra={"problem": str(error)})
             return {"statusCode": 400}
         self.store.map_connection(connection_id, tracking_id)
         self.log.append_keys(trackingId=tracking_id)

@@ -98,13 +98,25 @@ def _body_text(event: Mapping[str, Any]) -> str:
 
 
 def _form(text: str, where: str) -> dict[str, str]:
+    """name=value pairs, each name once. Twilio never sends an empty name or a name twice, and the
+    signature cannot tell them apart from the form it signed: an empty name with an empty value adds
+    nothing to what is signed, and dict() would keep the last of two values, so a forger could put
+    another one first. Such a form is a 400, before anything else."""
     try:
         pairs = parse_qsl(
             text, keep_blank_values=True, strict_parsing=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
         )
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"{where} is not form-encoded (name=value&…): {error}") from None
-    return dict(pairs)
+    form = dict(pairs)
+    if "" in form:
+        raise BadRequest(f"{where} is not a form Twilio sends: a field has no name")
+    if len(form) != len(pairs):
+        repeated = sorted({name for name, _ in pairs if sum(1 for other, _ in pairs if other == name) > 1})
+        raise BadRequest(
+            f"{where} is not a form Twilio sends: {', '.join(repeated)[:200]} given more than once"
+        )
+    return form
 
 
 def is_signed(request: TwilioRequest, auth_token: str) -> bool:

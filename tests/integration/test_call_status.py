@@ -62,36 +62,8 @@ def twiml(response: dict) -> ET.Element:
     return ET.fromstring(response["body"])
 
 
-# ------------------------------------------------------------------------------------------ signatures
-@pytest.mark.parametrize(
-    "forge",
-    [
-        pytest.param({"token": "wrong-token"}, id="wrong token"),
-        pytest.param({"signed_params": voice_params(CallStatus="ringing")}, id="tampered parameter"),
-        pytest.param(
-            {"signed_url": f"{PUBLIC}/api/call-status?trackingId=trk_other"}, id="replayed to another URL"
-        ),
-    ],
-)
-def test_forged_callbacks_are_403(callbacks, records, forge):
-    event = twilio_event(
-        "/api/call-status", {"trackingId": TRACKING}, voice_params(CallStatus="completed"), **forge
-    )
-    assert callbacks.handle(event) == {"statusCode": 403, "body": ""}
-    assert records.status(TRACKING) is None
-
-
-def test_callback_without_a_signature_is_403(callbacks):
-    event = status_event("completed")
-    del event["headers"]["x-twilio-signature"]
-    assert callbacks.handle(event) == {"statusCode": 403, "body": ""}
-
-
-def test_a_forged_connect_action_cannot_order_a_dial(callbacks):
-    handoff = json.dumps({"reason": "transfer", "transferTo": "+19005550100"})
-    event = session_end(SessionStatus="ended", HandoffData=handoff)
-    event["headers"]["x-twilio-signature"] = "Zm9yZ2Vk"
-    assert callbacks.handle(event) == {"statusCode": 403, "body": ""}
+# Forged callbacks (unsigned, wrong token, another URL, tampered, added or removed parameters, a forged
+# <Connect action> ordering a <Dial>, …): tests/integration/test_forged_requests.py.
 
 
 # ------------------------------------------------------------------------------------------ status callbacks

@@ -175,39 +175,8 @@ def test_a_signed_request_is_answered(webhook, store):
     assert root.find("Connect/ConversationRelay") is not None
 
 
-@pytest.mark.parametrize(
-    "forge",
-    [
-        pytest.param(lambda: {"token": "not-the-auth-token"}, id="wrong token"),
-        pytest.param(
-            lambda: {"signed_params": voice_params(CallSid="CA" + "9" * 32)}, id="tampered parameter"
-        ),
-        pytest.param(
-            lambda: {"signed_url": f"{PUBLIC}/api/twiml-optimized?trackingId=trk_someone_else"},
-            id="replayed to another URL",
-        ),
-        pytest.param(
-            lambda: {"signed_url": f"https://attacker.example/api/twiml-optimized?trackingId={TRACKING}"},
-            id="signed for another host",
-        ),
-    ],
-)
-def test_forged_requests_get_403_and_nothing_else(webhook, store, forge):
-    stage_session(store, clinic())
-    event = twilio_event("/api/twiml-optimized", {"trackingId": TRACKING}, voice_params(), **forge())
-    assert webhook.handle(event) == {"statusCode": 403, "body": ""}
-
-
-def test_missing_signature_header_is_403(webhook, store):
-    stage_session(store, clinic())
-    event = twilio_event("/api/twiml-optimized", {"trackingId": TRACKING}, voice_params())
-    del event["headers"]["x-twilio-signature"]
-    assert webhook.handle(event) == {"statusCode": 403, "body": ""}
-
-
-def test_an_unsigned_request_learns_nothing_about_unknown_calls(webhook):
-    event = twilio_event("/api/twiml-optimized", {"trackingId": "trk_nobody"}, voice_params(), token="guess")
-    assert webhook.handle(event) == {"statusCode": 403, "body": ""}
+# Forged requests (unsigned, wrong token, another URL, tampered, added or removed parameters, …):
+# tests/integration/test_forged_requests.py.
 
 
 def test_the_url_falls_back_to_the_events_domain_without_a_public_base_url(store, records):

@@ -354,3 +354,31 @@ def test_four_huge_prompts_are_each_answered_and_the_state_still_fits_in_an_item
         assert len(item["state"].encode()) < 100 * 1024
         callers = [m["content"] for m in json.loads(item["state"])["history"] if m["role"] == "user"]
         assert callers[-1].startswith(f"turn {turn} blah") and len(callers[-1]) <= 4_000
+
+
+# ------------------------------------------------------------------------------------------ text
+@pytest.mark.parametrize("where", ["body", "query"])
+@pytest.mark.parametrize("path", ["/api/twiml-optimized", "/api/call-status"])
+def test_a_webhook_whose_text_is_not_unicode_is_a_400(store, records, where, path):
+    """Only a hand-made event carries such text (API Gateway decodes bytes, and a surrogate is not
+    UTF-8): the signature check encodes it, and that raised."""
+    from tests.integration.test_twiml_webhook import make_webhook
+
+    stage_session(store, clinic())
+    event = twilio_event(path, {"trackingId": TRACKING}, voice_params())
+    if where == "body":
+        event["body"], event["isBase64Encoded"] = "CallSid=CA1&SpeechResult=\ud800", False
+    else:
+        event["rawQueryString"] = f"trackingId={TRACKING}\udcff"
+    webhook = make_webhook(store, records)
+    if path == "/api/call-status":
+        webhook = CallStatusWebhook(
+            store=store,
+            records=records,
+            auth_token=lambda: TOKEN,
+            public_base_url=PUBLIC,
+            logger=Logger(service="t"),
+        )
+    response = webhook.handle(event)
+    assert response["statusCode"] == 400
+    assert "not Unicode text" in json.loads(response["body"])["message"]

@@ -99,7 +99,7 @@ def _check(document: Any, what: str, max_depth: int) -> None:
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
-            if not _is_text(value):
+            if not is_text(value):
                 problems.append((path or what, _surrogate_message(value)))
         elif isinstance(value, dict | list):
             if depth >= max_depth:
@@ -108,7 +108,7 @@ def _check(document: Any, what: str, max_depth: int) -> None:
             if isinstance(value, dict):
                 for key, item in value.items():
                     where = join_path(path, key)
-                    if not _is_text(key):
+                    if not is_text(key):
                         problems.append((where, f"this key {_surrogate_message(key)}"))
                     children.append((item, where, depth + 1))
             else:
@@ -133,7 +133,8 @@ def join_path(path: str, key: str) -> str:
     return f"{path}[{json.dumps(key)}]"
 
 
-def _is_text(value: str) -> bool:
+def is_text(value: str) -> bool:
+    """Whether `value` can be encoded as UTF-8 (holds no lone surrogate)."""
     if value.isascii():
         return True
     try:
@@ -154,7 +155,7 @@ def _surrogate_message(value: str) -> str:
 def printable(text: str) -> str:
     """`text` with anything UTF-8 cannot encode (lone surrogates) written as a \\udXXX escape: safe to
     put in a JSON answer or a log line, whatever a client sent."""
-    if _is_text(text):
+    if is_text(text):
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 

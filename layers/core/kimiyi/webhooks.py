@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 from botocore.exceptions import ClientError
 from twilio.twiml.voice_response import VoiceResponse
 
-from .inputs import JsonInputError, parse_json, printable, whole_number
+from .inputs import JsonInputError, is_text, parse_json, printable, whole_number
 from .observability import mask_phone
 from .twilio_signature import header, webhook_is_valid
 
@@ -98,6 +98,12 @@ def _body_text(event: Mapping[str, Any]) -> str:
 
 
 def _form(text: str, where: str) -> dict[str, str]:
+    if not is_text(text):  # only a hand-made event holds a lone surrogate: it is no UTF-8 a client sent
+        raise BadRequest(f"{where} is not Unicode text (it holds a lone surrogate)")
+    return _pairs(text, where)
+
+
+def _pairs(text: str, where: str) -> dict[str, str]:
     """name=value pairs, each name once. Twilio never sends an empty name or a name twice, and the
     signature cannot tell them apart from the form it signed: an empty name with an empty value adds
     nothing to what is signed, and dict() would keep the last of two values, so a forger could put

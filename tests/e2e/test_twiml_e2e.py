@@ -45,6 +45,7 @@ def voice_params(call_sid: str, **said: str) -> dict[str, str]:
 def twiml(response: httpx.Response) -> ET.Element:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/xml")
+    assert response.charset_encoding == "utf-8"  # declared: HTTP's default for text/* is ISO-8859-1
     return ET.fromstring(response.text)
 
 

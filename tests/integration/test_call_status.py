@@ -58,7 +58,7 @@ def session_end(**fields: str) -> dict:
 
 def twiml(response: dict) -> ET.Element:
     assert response["statusCode"] == 200, response
-    assert response["headers"]["content-type"] == "text/xml"
+    assert response["headers"]["content-type"] == "text/xml; charset=utf-8"
     return ET.fromstring(response["body"])
 
 

@@ -382,3 +382,61 @@ def test_a_webhook_whose_text_is_not_unicode_is_a_400(store, records, where, pat
     response = webhook.handle(event)
     assert response["statusCode"] == 400
     assert "not Unicode text" in json.loads(response["body"])["message"]
+
+
+# ------------------------------------------------------------------------------------------ TwiML
+# An HTTP client decodes a text/* body with the charset the Content-Type names, and without one HTTP/1.1's
+# default, ISO-8859-1 (requests does exactly that): the Cantonese greeting and hints would be mojibake.
+def as_a_client_reads_it(response: dict) -> ET.Element:
+    from requests.utils import get_encoding_from_headers
+
+    assert response["statusCode"] == 200, response
+    headers = response["headers"]
+    assert headers["content-type"].split(";")[0] == "text/xml"
+    assert get_encoding_from_headers(headers).lower() == "utf-8"  # declared, whatever the text holds
+    return ET.fromstring(response["body"].encode("utf-8").decode(get_encoding_from_headers(headers)))
+
+
+def cantonese_call(store) -> None:
+    from tests.integration.test_twiml_webhook import workflow_payload
+
+    stage_session(store, workflow_payload("zh-HK", ["en-US"], hints=["改期", "取消"]))
+
+
+def test_stream_twiml_reads_right_with_the_declared_charset(store, records):
+    from tests.integration.test_twiml_webhook import make_webhook
+
+    cantonese_call(store)
+    response = make_webhook(store, records).handle(
+        twilio_event("/api/twiml-optimized", {"trackingId": TRACKING}, voice_params())
+    )
+    relay = as_a_client_reads_it(response).find("Connect/ConversationRelay")
+    assert relay.get("welcomeGreeting").startswith("你好，呢度係診所。") and relay.get("hints") == "改期,取消"
+
+
+def test_classic_twiml_reads_right_with_the_declared_charset(store, records):
+    from tests.integration.test_twiml_webhook import make_webhook, workflow_payload
+
+    stage_session(store, workflow_payload("zh-HK"), mode="classic")
+    response = make_webhook(store, records).handle(
+        twilio_event("/api/twiml-optimized", {"trackingId": TRACKING}, voice_params())
+    )
+    assert "你好，呢度係診所。" in "".join(as_a_client_reads_it(response).itertext())
+
+
+def test_the_failure_twiml_and_the_status_answers_declare_their_charset(store, records, callbacks):
+    from tests.integration.test_twiml_webhook import make_webhook
+
+    unknown = make_webhook(store, records).handle(
+        twilio_event("/api/twiml-optimized", {"trackingId": "trk_nobody"}, voice_params())
+    )
+    assert as_a_client_reads_it(unknown).find("Say") is not None
+    status = callbacks.handle(twilio_event("/api/call-status", {"trackingId": TRACKING}, voice_params()))
+    assert len(as_a_client_reads_it(status)) == 0
+
+
+def test_the_connect_action_dial_declares_its_charset(callbacks):
+    handoff = json.dumps({"reason": "transfer", "transferTo": "+12125550147", "note": "轉接"})
+    params = voice_params(SessionId="VX" + "0" * 32, SessionStatus="ended", HandoffData=handoff)
+    event = twilio_event("/api/call-status", {"trackingId": TRACKING, "event": "connect-action"}, params)
+    assert as_a_client_reads_it(callbacks.handle(event)).find("Dial").text == "+12125550147"

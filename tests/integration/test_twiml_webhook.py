@@ -92,7 +92,7 @@ def post_to(url: str, params: dict[str, str], **kwargs) -> dict:
 
 def parse(response: dict) -> ET.Element:
     assert response["statusCode"] == 200, response
-    assert response["headers"]["content-type"] == "text/xml"
+    assert response["headers"]["content-type"] == "text/xml; charset=utf-8"
     return ET.fromstring(response["body"])
 
 

@@ -108,7 +108,7 @@ def test_is_signed_checks_the_rebuilt_url_and_the_form():
 def test_responses():
     assert xml("<Response/>") == {
         "statusCode": 200,
-        "headers": {"content-type": "text/xml"},
+        "headers": {"content-type": "text/xml; charset=utf-8"},
         "body": "<Response/>",
     }
     assert forbidden() == {"statusCode": 403, "body": ""}

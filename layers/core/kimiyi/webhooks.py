@@ -146,8 +146,14 @@ def signature_check(
 
 
 # ---------------------------------------------------------------------------------------------- responses
+TWIML_CONTENT_TYPE = "text/xml; charset=utf-8"
+
+
 def xml(twiml: str) -> dict[str, Any]:
-    return {"statusCode": 200, "headers": {"content-type": "text/xml"}, "body": twiml}
+    """Every TwiML answer (voice webhook, classic turns, status and <Connect action> callbacks). The
+    charset is declared: without it HTTP's default for text/* is ISO-8859-1, and a client that follows it
+    reads UTF-8 greetings and hints as mojibake."""
+    return {"statusCode": 200, "headers": {"content-type": TWIML_CONTENT_TYPE}, "body": twiml}
 
 
 def forbidden() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from .template import ACCOUNT_ID
 
 LOCAL_API_ID = "localapi01"
 # HTTP API passes these content types through as text; every other body arrives base64-encoded
-# (form posts from Twilio among them).
+# (form posts from Twilio among them), and so does a text-typed body that is not UTF-8.
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 
 
@@ -46,7 +46,8 @@ def http_event(
     header_map = _join_duplicates((h for h in headers if h[0].lower() != "cookie"), lower=True)
     cookies = [c.strip() for n, v in headers if n.lower() == "cookie" for c in v.split(";") if c.strip()]
     content_type = header_map.get("content-type", "")
-    is_text = not body or content_type.startswith(_TEXT_TYPES)
+    text = _text_body(body) if not body or content_type.startswith(_TEXT_TYPES) else None
+    is_text = text is not None
     event: dict = {
         "version": "2.0",
         "routeKey": route_key,
@@ -80,8 +81,17 @@ def http_event(
     if path_parameters:
         event["pathParameters"] = path_parameters
     if body:
-        event["body"] = body.decode("utf-8") if is_text else base64.b64encode(body).decode("ascii")
+        event["body"] = text if text is not None else base64.b64encode(body).decode("ascii")
     return event
+
+
+def _text_body(body: bytes) -> str | None:
+    """A text-typed body as text; None when it is not UTF-8, so it goes base64-encoded like any binary
+    body (the handler then sees the bytes, and says what is wrong with them)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def websocket_event(

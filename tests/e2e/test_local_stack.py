@@ -179,3 +179,23 @@ def test_ctrl_c_stops_the_stack_cleanly():
     time.sleep(0.2)  # the reader thread collects the last lines
     assert "local stack stopped" in "".join(stack.output)
     assert "Traceback" not in "".join(stack.output)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain; charset=utf-8", "application/xml"])
+def test_a_text_body_that_is_not_utf8_arrives_base64_encoded(echo_stack, content_type):
+    raw = b'{"a": "caf\xe9 \xff"}'  # Latin-1, not UTF-8
+    response = httpx.post(f"{echo_stack.base_url}/form", content=raw, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+    event = response.json()["event"]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == raw
+
+
+def test_a_utf8_text_body_still_arrives_as_text(echo_stack):
+    response = httpx.post(
+        f"{echo_stack.base_url}/form",
+        content='{"a": "café 你好"}'.encode(),
+        headers={"content-type": "application/json"},
+    )
+    event = response.json()["event"]
+    assert event["isBase64Encoded"] is False and event["body"] == '{"a": "café 你好"}'

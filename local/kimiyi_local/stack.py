@@ -231,6 +231,15 @@ class LocalStack:
 
     # ------------------------------------------------------------------ HTTP API
     async def _http(self, request: Request) -> Response:
+        assert self.spec is not None
+        cors = self.spec.cors
+        if cors is not None and request.method == "OPTIONS":
+            preflight = cors.preflight(request.headers)  # answered by API Gateway: no route, no auth
+            if preflight is not None:
+                return Response(status_code=204, headers=preflight)
+        return await self._route(request)
+
+    async def _route(self, request: Request) -> Response:
         path = request.url.path
         for pattern, route in self._http_routes:
             match = pattern.match(path)
@@ -258,7 +267,10 @@ class LocalStack:
         except Exception:
             self._report_failure(route.function)
             return JSONResponse({"message": "Internal Server Error"}, status_code=500)
-        return _http_response(result)
+        response = _http_response(result)
+        if self.spec is not None and self.spec.cors is not None:  # on the integration's response
+            self.spec.cors.decorate(response.headers, request.headers.get("origin"))
+        return response
 
     async def _authorize(self, route: HttpRoute, event: dict) -> Response | None:
         """What API Gateway does before the integration: 401 without the identity, 403 when refused."""

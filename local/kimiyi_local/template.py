@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .cors import CorsSpec
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 REGION = "us-east-1"
@@ -105,6 +107,7 @@ class StackSpec:
     websocket_routes: dict[str, str]  # route key ($connect, $default, $disconnect) -> function
     websocket_stage: str | None
     tables: list[TableSpec]
+    cors: CorsSpec | None = None  # the HTTP API's CorsConfiguration
 
 
 class TemplateError(ValueError):
@@ -230,6 +233,18 @@ def _http_authorizers(resources: dict[str, Any]) -> tuple[dict[str, AuthorizerSp
     return {}, None
 
 
+def _http_cors(template: dict[str, Any], resolver: _Resolver) -> CorsSpec | None:
+    """The HttpApi's CorsConfiguration, else the Globals' (SAM's implicit API). Like the authorizers, it
+    is applied to every HTTP route: the template has one HTTP API."""
+    for resource in template.get("Resources", {}).values():
+        if resource["Type"] == "AWS::Serverless::HttpApi":
+            value = resource.get("Properties", {}).get("CorsConfiguration")
+            if value is not None:
+                return CorsSpec.from_template(resolver.resolve(value))
+    value = template.get("Globals", {}).get("HttpApi", {}).get("CorsConfiguration")
+    return None if value is None else CorsSpec.from_template(resolver.resolve(value))
+
+
 def _function_for_integration_uri(uri: str, functions: set[str]) -> str:
     for name in re.findall(r"\$\{([A-Za-z0-9]+)", uri):
         for function in functions:
@@ -306,4 +321,5 @@ def read_stack(
                 global_secondary_indexes=props.get("GlobalSecondaryIndexes", []),
             )
         )
-    return StackSpec(parameters, functions, http_routes, websocket_routes, websocket_stage, tables)
+    cors = _http_cors(template, resolver)
+    return StackSpec(parameters, functions, http_routes, websocket_routes, websocket_stage, tables, cors)

@@ -121,3 +121,21 @@ def test_the_next_request_after_a_failure_succeeds(calls, http):
         calls.place(DIAL)
     assert calls.place(DIAL).sid
     assert len(http.calls_created) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"code": ' + "[" * 3_000 + "]" * 3_000 + "}",  # raised RecursionError out of make-call: a 500
+        '{"code": 21211, "message": "bad \\ud800 number"}',
+        '{"code": NaN}',
+        "not JSON at all",
+    ],
+)
+def test_an_error_body_twilio_should_never_send_is_still_a_rejection(calls, http, body):
+    from twilio.http.response import Response
+
+    http._scripted.append(lambda _: Response(400, body, {"Content-Type": "application/json"}))
+    with pytest.raises(TwilioRejected) as caught:
+        calls.place(DIAL)
+    assert caught.value.status == 400

@@ -11,7 +11,6 @@ The transport is the `twilio` package's HttpClient; tests hand in a fake one (te
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from ..inputs import whole_number
+from ..inputs import JsonInputError, parse_json, whole_number
 
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 # Twilio's error codes that mean "this number is wrong", answered as an invalid number.
@@ -153,10 +152,16 @@ class TwilioCalls:
         return TwilioRejected(status, code, message, str(payload.get("more_info") or ""))
 
 
+MAX_ERROR_BODY_CHARS = 64 * 1024  # Twilio's error bodies are a few hundred bytes
+
+
 def _json(response: Response | None) -> Mapping[str, Any]:
+    """Twilio's error body, read like any JSON from outside (kimiyi.inputs.parse_json); {} if unusable."""
+    if response is None or not isinstance(response.text, str):
+        return {}
     try:
-        payload = json.loads(response.text) if response is not None else {}
-    except (TypeError, ValueError):
+        payload = parse_json(response.text, max_size=MAX_ERROR_BODY_CHARS, what="Twilio's answer")
+    except JsonInputError:
         return {}
     return payload if isinstance(payload, dict) else {}
 

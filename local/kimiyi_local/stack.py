@@ -45,6 +45,9 @@ LOCAL_DEFAULTS = {
     "TWILIO_AUTH_TOKEN": "local-auth-token",
     "KIMIYI_API_KEYS": "local-dev-key",
 }
+# Template parameters with local values: any page on this machine (a workflow editor on its dev server)
+# may call the local API; a deployed stack allows only the origins CorsAllowedOrigins names.
+LOCAL_PARAMETERS = {"CorsAllowedOrigins": "*"}
 WEBSOCKET_MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
 HTTP_INTEGRATION_TIMEOUT_S = 30.0
 
@@ -112,7 +115,7 @@ class LocalStack:
         """Starts DynamoDB, reads the template with local values and sets the functions' environment."""
         env_file = _read_env_file(self._env_file)
         self.dynamodb.start()
-        spec = read_stack(self.base_url, {"PublicBaseUrl": self.base_url}, self._template)
+        spec = read_stack(self.base_url, {**LOCAL_PARAMETERS, "PublicBaseUrl": self.base_url}, self._template)
         self.dynamodb.create_tables(spec.tables)
         environment: dict[str, str] = dict(LOCAL_DEFAULTS)
         for function in spec.functions.values():

@@ -176,6 +176,9 @@ class _Resolver:
         if key == "Fn::Select":
             index, items = arg
             return self.resolve(items)[int(self.resolve(index))]
+        if key == "Fn::Split":
+            sep, text = arg
+            return str(self.resolve(text)).split(sep)
         if key == "Fn::GetAtt":
             return f"{arg[0]}.{arg[1]}"
         return {key: self.resolve(arg)}

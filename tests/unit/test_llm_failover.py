@@ -421,13 +421,18 @@ def test_a_provider_that_answers_before_the_hedge_is_the_only_one_asked():
 def test_the_first_provider_still_wins_when_it_answers_after_the_hedge_began():
     primary, secondary = Gated("primary", "First."), Gated("secondary", "Second.")
     hedging = chain(primary, secondary, first_token_timeout_s=SAFETY_S, hedge_after_s=0.01)
-    stream = hedging.stream(MESSAGES).start()
-    for _ in range(1000):  # the hedge has gone out
+    stream = hedging.stream(MESSAGES)
+    heard: dict = {}
+    reader = threading.Thread(target=lambda: heard.update(text=consume(stream)), daemon=True)
+    reader.start()  # the consumer waits, so the hedge goes out
+    for _ in range(1000):
         if secondary.calls:
             break
         threading.Event().wait(0.005)
+    assert secondary.calls == 1
     primary.go.set()
-    assert consume(stream) == "First."
+    reader.join(SAFETY_S)
+    assert heard["text"] == "First."
     assert stream.result.provider == "primary" and stream.result.failures[0].detail == "slower than primary"
     assert secondary.released.is_set()
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from kimiyi_local.cors import CorsSpec
+from kimiyi_local.stack import LOCAL_PARAMETERS
 from kimiyi_local.template import read_stack
 
 LOCAL = "http://127.0.0.1:3999"
 BUILDER = "https://builder.example"
 
 
+def test_a_deployed_stack_has_no_cors_unless_origins_are_named():
+    assert read_stack(LOCAL).cors is None
+
+
 def test_the_template_cors_configuration_is_read():
-    cors = read_stack(LOCAL).cors
+    cors = read_stack(LOCAL, LOCAL_PARAMETERS).cors
     assert cors == CorsSpec(
         allow_origins=("*",),
         allow_methods=("GET", "POST", "OPTIONS"),
@@ -21,7 +26,7 @@ def test_the_template_cors_configuration_is_read():
 
 
 def test_allowed_origins_come_from_the_comma_delimited_parameter():
-    cors = read_stack(LOCAL, {"CorsAllowedOrigins": f"{BUILDER}, https://admin.example"}).cors
+    cors = read_stack(LOCAL, {"CorsAllowedOrigins": f"{BUILDER},https://admin.example"}).cors
     assert cors.allow_origins == (BUILDER, "https://admin.example")
 
 
@@ -43,13 +48,13 @@ def test_a_preflight_from_another_origin_gets_no_cors_headers():
 
 
 def test_an_options_request_that_is_not_a_preflight_is_routed_as_usual():
-    cors = read_stack(LOCAL).cors
+    cors = read_stack(LOCAL, LOCAL_PARAMETERS).cors
     assert cors.preflight({"origin": BUILDER}) is None
     assert cors.preflight({"access-control-request-method": "POST"}) is None
 
 
 def test_responses_carry_the_origin_and_exposed_headers_and_lose_the_integrations_own():
-    cors = read_stack(LOCAL).cors
+    cors = read_stack(LOCAL, LOCAL_PARAMETERS).cors
     headers = {"content-type": "application/json", "access-control-allow-origin": "https://mine.example"}
     cors.decorate(headers, BUILDER)
     assert headers == {

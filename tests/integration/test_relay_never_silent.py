@@ -195,8 +195,8 @@ def caller() -> Caller:
 
 @pytest.fixture(autouse=True)
 def check_every_time(monkeypatch):
-    """A streaming turn asks the store whether it was superseded at every chance, not every 100 ms."""
-    monkeypatch.setattr(service, "CANCEL_CHECK_S", 0.0)
+    """A turn's watch asks the store whether it was superseded every 10 ms, not every 100 ms."""
+    monkeypatch.setattr(service, "CANCEL_CHECK_S", 0.01)
 
 
 # ---------------------------------------------------------------------------------------------- 1. races

@@ -449,14 +449,3 @@ class _Voice:
             self._marks.first_chunk = self._marks.first_chunk or self._clock()
             self.spoken.append(chunk)
             yield Say(chunk)
-
-
-def _judge(chain: FailoverChain, caller: str, candidates, state: CallState) -> tuple[str | None, str | None]:
-    with chain.stream(
-        judge_messages(caller, candidates, state.history), max_tokens=3, temperature=0
-    ) as stream:
-        answer = "".join(stream)
-        provider = stream.result.provider
-    if provider == chain.scripted.name:  # every live provider failed: the scripted line is no verdict
-        return None, provider
-    return parse_judgement(answer, candidates), provider

@@ -56,7 +56,7 @@ from ..twilio_signature import handshake_is_valid, header
 from ..workflow import Workflow, parse_workflow
 from . import protocol
 
-CANCEL_CHECK_S = 0.1  # how often a streaming turn asks the store whether the caller barged in or spoke again
+CANCEL_CHECK_S = 0.1  # how often a turn's watch asks the store whether the caller barged in or spoke again
 SAVE_WAIT_S = 3.0  # the longest a turn waits for the turn it replaced to save: that turn's environment died
 SAVE_POLL_S = 0.02  # how often the store is read meanwhile; a save made in this process wakes it at once
 DUPLICATE_WINDOW_MS = 1500  # the same words again within this time are the same frame, not a new turn
@@ -76,22 +76,33 @@ class TurnReport:
     gone: bool = False
 
 
-class _Every:
-    """Calls `check` at most once per `interval_s`, the first time one interval after creation, so
-    the first words of a reply are never delayed by it."""
+class _Watch:
+    """Asks the store every CANCEL_CHECK_S, on a thread of its own, whether the turn is still the call's
+    and whether the caller interrupted. The turn reads the answer for free: the store's round trip is
+    never on the path of the caller's words, even when the first token arrives mid-check."""
 
-    def __init__(self, interval_s: float, check: Callable[[], bool], clock: Callable[[], float]) -> None:
+    def __init__(self, interval_s: float, check: Callable[[], bool], log: Any) -> None:
         self._interval = interval_s
         self._check = check
-        self._clock = clock
-        self._next = clock() + interval_s
-        self._answer = False
+        self._log = log
+        self._said_stop = threading.Event()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._run, name="relay-watch", daemon=True).start()
 
     def __call__(self) -> bool:
-        if not self._answer and self._clock() >= self._next:
-            self._answer = self._check()
-            self._next = self._clock() + self._interval
-        return self._answer
+        return self._said_stop.is_set()
+
+    def close(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                if self._check():
+                    self._said_stop.set()
+                    return
+            except Exception:  # a failed check is asked again; it must not end the turn
+                self._log.exception("could not ask whether the turn was superseded")
 
 
 def _remember(memory: dict, key: str, value: object) -> None:
@@ -360,11 +371,12 @@ class Relay:
             life.words,
             duplicate_window_ms=DUPLICATE_WINDOW_MS,
         )
-        life.cancelled = _Every(
+        watch = _Watch(
             CANCEL_CHECK_S,
             lambda: claim.done() and self._superseded(call.tracking_id, life.turn_id, life.received_ms),
-            self.clock,
+            self.log,
         )
+        life.cancelled = watch
         with self._turns_here.running(call.tracking_id) as alone:
             early = self._speculate(life) if alone else None  # 1. claim: in flight meanwhile
             try:
@@ -382,6 +394,7 @@ class Relay:
                 self.log.warning("dropped a frame that repeats the turn just started")
                 return None
             finally:
+                watch.close()
                 if early:
                     early.abandon()
                 if life.claimed and not life.finished:  # it failed: a turn waiting for it must not wait

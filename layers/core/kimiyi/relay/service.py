@@ -446,6 +446,9 @@ class Relay:
             return life.begin(*known)  # saved here by the turn it replaced, and nobody saved since
         else:
             stored = self.store.read_state(tracking_id)
+        known = self._saved_states.get(tracking_id)
+        if known and known[0] == stored.version:
+            return life.begin(*known)  # that save was made here: the copy kept (an early start's base)
         state = CallState.from_dict(stored.state) if stored.state else self._opening(life.call)
         return life.begin(stored.version, state)
 

@@ -18,6 +18,7 @@ from tests.integration.test_twiml_webhook import (
     TOKEN,
     TRACKING,
     clinic,
+    make_callbacks,
     stage_session,
     twilio_event,
     voice_params,
@@ -30,13 +31,7 @@ CONNECT = {"trackingId": TRACKING, "event": "connect-action"}
 @pytest.fixture
 def callbacks(store, records):
     stage_session(store, clinic())
-    return CallStatusWebhook(
-        store=store,
-        records=records,
-        auth_token=lambda: TOKEN,
-        public_base_url=PUBLIC,
-        logger=Logger(service="t"),
-    )
+    return make_callbacks(store, records)
 
 
 def status_event(status: str, **extra: str) -> dict:
@@ -113,13 +108,7 @@ def test_answered_by_is_kept_even_when_it_arrives_late(callbacks, records):
 
 def test_an_inbound_call_is_found_by_its_call_sid(store, records):
     stage_session(store, clinic(), tracking_id=inbound_tracking_id(CALL_SID))
-    callbacks = CallStatusWebhook(
-        store=store,
-        records=records,
-        auth_token=lambda: TOKEN,
-        public_base_url=PUBLIC,
-        logger=Logger(service="t"),
-    )
+    callbacks = make_callbacks(store, records)
     event = twilio_event("/api/call-status", {}, voice_params(CallStatus="completed"))
     twiml(callbacks.handle(event))
     assert records.status(inbound_tracking_id(CALL_SID))["status"] == "completed"
@@ -270,7 +259,5 @@ def test_an_unreadable_auth_token_serves_nothing(store, records):
     def no_token():
         raise RuntimeError("SSM is unreachable")
 
-    callbacks = CallStatusWebhook(
-        store=store, records=records, auth_token=no_token, public_base_url=PUBLIC, logger=Logger(service="t")
-    )
+    callbacks = make_callbacks(store, records, auth_token=no_token)
     assert callbacks.handle(status_event("completed")) == {"statusCode": 503, "body": ""}

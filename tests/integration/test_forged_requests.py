@@ -30,9 +30,15 @@ from twilio.request_validator import RequestValidator
 
 from kimiyi.llm import FailoverChain
 from kimiyi.relay.service import Relay
-from kimiyi.webhooks import CallStatusWebhook
 from tests.events import load
-from tests.integration.test_twiml_webhook import PUBLIC, clinic, make_webhook, stage_session, voice_params
+from tests.integration.test_twiml_webhook import (
+    PUBLIC,
+    clinic,
+    make_callbacks,
+    make_webhook,
+    stage_session,
+    voice_params,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-auth-token"
@@ -47,13 +53,7 @@ HANDOFF = json.dumps({"reason": "transfer", "transferTo": "+12125550147"})
 def routes(store, records):
     """path -> the webhook serving it, with a staged call to serve."""
     stage_session(store, clinic())
-    callbacks = CallStatusWebhook(
-        store=store,
-        records=records,
-        auth_token=lambda: TOKEN,
-        public_base_url=PUBLIC,
-        logger=Logger(service="t"),
-    )
+    callbacks = make_callbacks(store, records)
     return {"/api/twiml-optimized": make_webhook(store, records), "/api/call-status": callbacks}
 
 

@@ -20,15 +20,13 @@ from aws_lambda_powertools import Logger
 
 from kimiyi.llm import FailoverChain
 from kimiyi.relay.service import Relay
-from kimiyi.webhooks import CallStatusWebhook
 from tests.conftest import EVENTS
 from tests.events import load
 from tests.integration.test_relay import connected, frame
 from tests.integration.test_twiml_webhook import (
-    PUBLIC,
-    TOKEN,
     TRACKING,
     clinic,
+    make_callbacks,
     stage_session,
     twilio_event,
     voice_params,
@@ -153,13 +151,7 @@ def test_a_surrogate_pair_is_one_character_and_welcome(post_json, route):
 def test_a_signed_handoff_that_is_not_good_json_hangs_up(store, records, handoff):
     """HandoffData is our own `end` message as Twilio hands it back; what cannot be read is no handoff."""
     stage_session(store, clinic())
-    callbacks = CallStatusWebhook(
-        store=store,
-        records=records,
-        auth_token=lambda: TOKEN,
-        public_base_url=PUBLIC,
-        logger=Logger(service="t"),
-    )
+    callbacks = make_callbacks(store, records)
     params = voice_params(SessionId="VX" + "0" * 32, SessionStatus="ended", HandoffData=handoff)
     event = twilio_event("/api/call-status", {"trackingId": TRACKING, "event": "connect-action"}, params)
     response = callbacks.handle(event)
@@ -227,13 +219,7 @@ ODD_NUMBERS = ["²", "١٢", "1" * 39, "-5", "1e3", "0x10", "1_000", "", " "]
 @pytest.fixture
 def callbacks(store, records):
     stage_session(store, clinic())
-    return CallStatusWebhook(
-        store=store,
-        records=records,
-        auth_token=lambda: TOKEN,
-        public_base_url=PUBLIC,
-        logger=Logger(service="t"),
-    )
+    return make_callbacks(store, records)
 
 
 @pytest.mark.parametrize("field", ["CallDuration", "SipResponseCode"])
@@ -372,13 +358,7 @@ def test_a_webhook_whose_text_is_not_unicode_is_a_400(store, records, where, pat
         event["rawQueryString"] = f"trackingId={TRACKING}\udcff"
     webhook = make_webhook(store, records)
     if path == "/api/call-status":
-        webhook = CallStatusWebhook(
-            store=store,
-            records=records,
-            auth_token=lambda: TOKEN,
-            public_base_url=PUBLIC,
-            logger=Logger(service="t"),
-        )
+        webhook = make_callbacks(store, records)
     response = webhook.handle(event)
     assert response["statusCode"] == 400
     assert "not Unicode text" in json.loads(response["body"])["message"]

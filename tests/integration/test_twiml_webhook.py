@@ -22,7 +22,7 @@ from kimiyi.classic import ClassicCall
 from kimiyi.llm import FailoverChain
 from kimiyi.staging import stage
 from kimiyi.twiml import NOT_IN_SERVICE_LINE, UNKNOWN_CALL_LINE, TwimlWebhook
-from kimiyi.webhooks import inbound_tracking_id
+from kimiyi.webhooks import CallStatusWebhook, inbound_tracking_id
 from kimiyi.workflow import parse_workflow
 from tests.events import load
 
@@ -158,6 +158,17 @@ def make_webhook(store, records, *, chain=None, websocket_url=WSS, public=PUBLIC
         public_base_url=public,
         websocket_url=websocket_url,
         logger=logger,
+    )
+
+
+def make_callbacks(store, records, *, auth_token=lambda: TOKEN) -> CallStatusWebhook:
+    """The call-status webhook (status and <Connect action> callbacks) over the same tables."""
+    return CallStatusWebhook(
+        store=store,
+        records=records,
+        auth_token=auth_token,
+        public_base_url=PUBLIC,
+        logger=Logger(service="t"),
     )
 
 

@@ -380,7 +380,9 @@ class Relay:
         with self._turns_here.running(call.tracking_id) as alone:
             early = self._speculate(life) if alone else None  # 1. claim: in flight meanwhile
             try:
-                start = self._starting_state(life, claim.result())  # 2. state
+                replaced = claim.result()
+                life.claimed = True
+                start = self._starting_state(life, replaced)  # 2. state
                 if early and early.base is not start:
                     early.abandon()
                     early = None
@@ -437,7 +439,6 @@ class Relay:
 
     def _starting_state(self, life: _TurnLife, replaced: dict | None) -> CallState:
         """The state the turn starts from (and its version, kept on `life`), given the turn it replaced."""
-        life.claimed = True
         tracking_id = life.call.tracking_id
         known = self._saved_states.get(tracking_id)
         if replaced is not None and not replaced.get("done"):

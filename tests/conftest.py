@@ -110,7 +110,9 @@ def stop_stack(stack: RunningStack) -> None:
 
 @pytest.fixture(scope="session")
 def app_stack() -> Iterator[RunningStack]:
-    """The real template, as `make dev` serves it."""
-    stack = start_stack("--env-file", "/nonexistent")
+    """The real template, as `make dev` serves it, with a second tenant added as docs/tenants.md says."""
+    stack = start_stack(
+        "--env-file", "/nonexistent", env={"KIMIYI_API_KEYS": "local-dev-key,acme:acme-dev-key"}
+    )
     yield stack
     stop_stack(stack)

@@ -1,14 +1,15 @@
-"""HTTP API Lambda authorizer (payload 2.0, simple responses): is `x-api-key` one of the configured keys?
+"""HTTP API Lambda authorizer (payload 2.0, simple responses): which tenant does `x-api-key` open?
 
 API Gateway answers 401 itself when the header is missing (it is the identity source) and 403 when this
 returns isAuthorized false; results are cached per key for five minutes (template: ReauthorizeEvery).
-The context carries the key's id (a short hash), never the key.
+The context carries the tenant and the key's id (a short hash), never the key. Keys: kimiyi.api_keys.
 """
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from kimiyi.api_keys import ApiKeys, authorize
+from kimiyi.adapters.tenant_keys import load_tenant_keys
+from kimiyi.api_keys import authorize
 from kimiyi.settings import Settings
 
 logger = Logger()
@@ -25,15 +26,21 @@ def presented_key(event: dict) -> str | None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    keys = ApiKeys.parse(Settings().secret("api-keys"))
+    try:
+        keys = load_tenant_keys(Settings())
+    except Exception:
+        # Fail closed: a key that cannot be checked opens nothing (API Gateway answers 403).
+        logger.exception("could not read the tenants' API keys: denying")
+        return {"isAuthorized": False}
+    for problem in keys.problems:
+        logger.error("API key configuration problem", extra={"problem": problem})
     if not keys:
-        # Fail closed: with no key configured nobody gets in, and the operator is told why.
-        logger.error("no API keys configured (SSM <SECRETS_PATH>/api-keys or KIMIYI_API_KEYS): denying")
+        logger.error("no API keys configured (SSM <SECRETS_PATH>/tenants/* or KIMIYI_API_KEYS): denying")
         return {"isAuthorized": False}
     response = authorize(presented_key(event), keys)
     route = event.get("routeKey", "")
     if response["isAuthorized"]:
-        logger.info("authorized", extra={"route": route, "keyId": response["context"]["keyId"]})
+        logger.info("authorized", extra={"route": route, **response["context"]})
     else:
         logger.warning("wrong or missing API key", extra={"route": route})
     return response

@@ -21,6 +21,7 @@ from kimiyi.adapters.idempotency import Once
 from kimiyi.adapters.staged_calls import StagedCalls
 from kimiyi.adapters.twilio_calls import TwilioCalls, default_http_client
 from kimiyi.api_errors import ApiError, FieldProblem
+from kimiyi.api_keys import caller_keys, require_tenant
 from kimiyi.make_call import CallSettings, MakeCall, public_base_url
 from kimiyi.settings import Settings
 
@@ -47,9 +48,11 @@ app = FastAPI(title="Kimiyi Voice control plane", docs_url=None, redoc_url=None,
 
 @app.post("/api/make-call-optimized")
 async def make_call(request: Request) -> JSONResponse:
-    context = request.scope["aws.event"].get("requestContext") or {}
+    event = request.scope["aws.event"]
+    context = event.get("requestContext") or {}
     settings = Settings()
     try:
+        tenant_id = require_tenant(event)
         reply = service(
             await request.body(),
             CallSettings(
@@ -60,7 +63,7 @@ async def make_call(request: Request) -> JSONResponse:
                 default_from=settings.get("TWILIO_FROM_NUMBER"),
             ),
             idempotency_key=request.headers.get("idempotency-key"),
-            client_id=((context.get("authorizer") or {}).get("lambda") or {}).get("keyId", "anonymous"),
+            tenant_id=tenant_id,
         )
     except ApiError as error:
         return error_response(error)
@@ -108,4 +111,5 @@ asgi = Mangum(app, lifespan="off")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     _use_thread_event_loop()
     once.register_lambda_context(context)
+    logger.append_keys(**caller_keys(event))
     return asgi(event, context)

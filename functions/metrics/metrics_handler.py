@@ -1,6 +1,7 @@
 """GET /api/performance-metrics/{trackingId} and GET /api/performance-metrics?minutes=N.
 
-The API key was checked by the HTTP API authorizer before this runs. The work is in
+The API key was checked by the HTTP API authorizer before this runs; its context names the tenant,
+whose calls and windows alone are answered. The work is in
 kimiyi.metrics.api (PerformanceMetrics); this module routes, and shapes errors into the API's one
 error body.
 """
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kimiyi.adapters.metrics_store import MetricsReadError, open_metrics_store
 from kimiyi.api_errors import ApiError
+from kimiyi.api_keys import caller_keys, require_tenant
 from kimiyi.metrics import PerformanceMetrics
 from kimiyi.settings import Settings
 
@@ -30,12 +32,14 @@ def _json(status: int, body: dict) -> Response:
 @app.get("/api/performance-metrics/<tracking_id>")
 def call_metrics(tracking_id: str) -> Response:
     logger.append_keys(trackingId=tracking_id[:128])
-    return _json(200, service.call(tracking_id, app.current_event.query_string_parameters))
+    tenant = require_tenant(app.current_event.raw_event)
+    return _json(200, service.call(tracking_id, tenant, app.current_event.query_string_parameters))
 
 
 @app.get("/api/performance-metrics")
 def aggregate_metrics() -> Response:
-    return _json(200, service.aggregate(app.current_event.query_string_parameters))
+    tenant = require_tenant(app.current_event.raw_event)
+    return _json(200, service.aggregate(tenant, app.current_event.query_string_parameters))
 
 
 @app.exception_handler(ApiError)
@@ -67,4 +71,5 @@ def internal(error: Exception) -> Response:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    logger.append_keys(**caller_keys(event))
     return app.resolve(event, context)

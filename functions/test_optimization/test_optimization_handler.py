@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kimiyi.api_errors import ApiError
+from kimiyi.api_keys import caller_keys, require_tenant
 from kimiyi.inputs import event_body
 from kimiyi.llm import FailoverChain, LLMConfigError, chain_from_env, env_with_secrets
 from kimiyi.settings import Settings
@@ -57,6 +58,7 @@ def deadline_for(context: LambdaContext | None) -> float:
 @app.post("/api/test-optimization")
 def compare() -> Response:
     try:
+        require_tenant(app.current_event.raw_event)  # a run stores nothing: its cache lives in the request
         try:
             raw = event_body(app.current_event.raw_event)
         except ValueError as error:
@@ -100,8 +102,5 @@ def _json(status: int, body: dict) -> Response:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    key_id = (authorizer.get("lambda") or {}).get("keyId")  # the authorizer's key id, never the key
-    if key_id:
-        logger.append_keys(keyId=key_id)
+    logger.append_keys(**caller_keys(event))
     return app.resolve(event, context)

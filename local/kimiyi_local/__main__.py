@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from kimiyi.api_keys import plain_entry
+
 from . import simulator
 from .llm_server import LocalLLMServer
 from .stack import LocalStack
@@ -90,7 +92,7 @@ def run(stack: LocalStack, args: argparse.Namespace, started: float) -> int:
             stack.base_url,
             workflow,
             call,
-            api_key=os.environ.get("KIMIYI_API_KEYS", "local-dev-key").split(",")[0],
+            api_key=plain_entry(os.environ.get("KIMIYI_API_KEYS", "local-dev-key").split(",")[0])[1],
             auth_token=os.environ.get("TWILIO_AUTH_TOKEN", "local-auth-token"),
             turns=simulator.typed_turns() if args.interactive else None,
         )

@@ -12,7 +12,7 @@ import json
 import boto3
 import pytest
 
-from kimiyi.api_keys import key_id
+from kimiyi.api_keys import key_digest, key_id
 from kimiyi_local.template import load_template
 from tests.conftest import EVENTS
 from tests.events import load
@@ -38,9 +38,12 @@ def authorize(aws, function_env, lambda_context, monkeypatch):
     return call
 
 
-def test_the_right_key_is_authorized_with_its_id_in_the_context(authorize):
+def test_the_right_key_is_authorized_with_its_tenant_and_id_in_the_context(authorize):
     response = authorize()
-    assert response == {"isAuthorized": True, "context": {"keyId": key_id("local-dev-key")}}
+    assert response == {
+        "isAuthorized": True,
+        "context": {"tenantId": "default", "keyId": key_id("local-dev-key")},
+    }
     assert "local-dev-key" not in json.dumps(response)
 
 
@@ -60,13 +63,36 @@ def test_keys_rotate_both_old_and_new_work(authorize, monkeypatch):
     assert authorize("local-dev-key")["isAuthorized"] is False
 
 
-def test_keys_come_from_ssm_when_the_environment_has_none(authorize, monkeypatch):
+def test_keys_come_from_the_tenants_digests_in_ssm_when_the_environment_has_none(authorize, monkeypatch):
     monkeypatch.delenv("KIMIYI_API_KEYS")
-    boto3.client("ssm").put_parameter(
-        Name="/kimiyi/dev/api-keys", Value="ssm-key-1,ssm-key-2", Type="SecureString"
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(
+        Name="/kimiyi/dev/tenants/acme",
+        Value=f"{key_digest('ssm-key-1')},{key_digest('ssm-key-2')}",
+        Type="SecureString",
     )
-    assert authorize("ssm-key-2") == {"isAuthorized": True, "context": {"keyId": key_id("ssm-key-2")}}
-    assert authorize("local-dev-key")["isAuthorized"] is False
+    ssm.put_parameter(Name="/kimiyi/dev/tenants/globex", Value=key_digest("globex-key"), Type="SecureString")
+    # Not a tenant: deeper, or beside the path.
+    ssm.put_parameter(Name="/kimiyi/dev/tenants/acme/extra", Value=key_digest("deeper"), Type="String")
+    ssm.put_parameter(Name="/kimiyi/dev/twilio-auth-token", Value="token", Type="SecureString")
+    assert authorize("ssm-key-2") == {
+        "isAuthorized": True,
+        "context": {"tenantId": "acme", "keyId": key_id("ssm-key-2")},
+    }
+    assert authorize("globex-key")["context"]["tenantId"] == "globex"
+    for refused in ("local-dev-key", "deeper", "token", key_digest("ssm-key-1")):
+        assert authorize(refused)["isAuthorized"] is False, refused
+
+
+def test_an_unreadable_key_store_opens_nothing(authorize, monkeypatch, caplog):
+    monkeypatch.delenv("KIMIYI_API_KEYS")
+
+    def refuse(*_, **__):
+        raise RuntimeError("AccessDenied")
+
+    monkeypatch.setattr("aws_lambda_powertools.utilities.parameters.get_parameters", refuse)
+    assert authorize("anything") == {"isAuthorized": False}
+    assert "could not read the tenants' API keys" in caplog.text
 
 
 def test_with_no_key_configured_nobody_gets_in(authorize, monkeypatch, caplog):
@@ -109,4 +135,6 @@ def test_make_call_does_not_opt_out_of_the_authorizer(template):
 
 def test_the_make_call_sample_event_carries_the_authorizer_context(template):
     event = load(EVENTS / "http" / "post-api-make-call-optimized.json")
-    assert event["requestContext"]["authorizer"] == {"lambda": {"keyId": key_id("local-dev-key")}}
+    assert event["requestContext"]["authorizer"] == {
+        "lambda": {"tenantId": "default", "keyId": key_id("local-dev-key")}
+    }

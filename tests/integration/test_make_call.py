@@ -48,7 +48,15 @@ def make_call(aws, function_env, monkeypatch, twilio, lambda_context):
     monkeypatch.setenv("TWILIO_FROM_NUMBER", FROM)
     monkeypatch.setenv("ALLOWED_COUNTRY_CODES", "1,852,!1876")
 
-    def call(body=None, *, event="post-api-make-call-optimized", headers=None, raw=None, key="local-dev-key"):
+    def call(
+        body=None,
+        *,
+        event="post-api-make-call-optimized",
+        headers=None,
+        raw=None,
+        key="local-dev-key",
+        tenant="default",
+    ):
         sample = copy.deepcopy(load(EVENTS / "http" / f"{event}.json"))
         if body is not None:
             sample["body"] = json.dumps(body, ensure_ascii=False)
@@ -56,7 +64,7 @@ def make_call(aws, function_env, monkeypatch, twilio, lambda_context):
             sample["body"], sample["isBase64Encoded"] = base64.b64encode(raw).decode(), True
         sample["headers"].pop("idempotency-key", None)
         sample["headers"].update(headers or {})
-        sample["requestContext"]["authorizer"]["lambda"]["keyId"] = key_id(key)
+        sample["requestContext"]["authorizer"]["lambda"] = {"tenantId": tenant, "keyId": key_id(key)}
         response = handler(sample, lambda_context)
         return Answer(response["statusCode"], response["headers"], response["body"])
 
@@ -311,12 +319,40 @@ def test_the_same_key_with_a_different_body_is_refused(make_call, twilio):
     assert len(twilio.calls_created) == 1
 
 
-def test_different_keys_and_different_clients_are_different_requests(make_call, twilio):
+def test_different_keys_and_different_tenants_are_different_requests(make_call, twilio):
     make_call(headers={"idempotency-key": "a-1"})
     make_call(headers={"idempotency-key": "a-2"})
-    make_call(headers={"idempotency-key": "a-1"}, key="another-api-key")
+    make_call(headers={"idempotency-key": "a-1"}, key="acme-key", tenant="acme")
     make_call()  # no key: no idempotency
     assert len(twilio.calls_created) == 4
+
+
+def test_an_idempotency_key_holds_across_a_tenants_rotated_api_keys(make_call, twilio):
+    first = make_call(headers={"idempotency-key": "order-1"}, key="old-key")
+    again = make_call(headers={"idempotency-key": "order-1"}, key="new-key")
+    assert (
+        again.headers.get("idempotency-replayed") == "true"
+        and again.body["trackingId"] == first.body["trackingId"]
+    )
+    assert len(twilio.calls_created) == 1
+
+
+def test_the_staged_session_is_the_tenants(make_call):
+    answer = make_call(event="post-api-make-call-optimized--dry-run", tenant="acme")
+    (item,) = session_items()
+    assert item["tenantId"] == "acme" and json.loads(item["session"])["tenantId"] == "acme"
+    assert answer.status == 201
+
+
+def test_a_request_that_did_not_pass_the_authorizer_is_401_and_stages_nothing(
+    make_call, aws, function_env, lambda_context
+):
+    handler = function_env("MakeCallFunction")
+    sample = copy.deepcopy(load(EVENTS / "http" / "post-api-make-call-optimized--dry-run.json"))
+    del sample["requestContext"]["authorizer"]
+    response = handler(sample, lambda_context)
+    assert response["statusCode"] == 401 and json.loads(response["body"])["error"] == "unauthorized"
+    assert session_items() == []
 
 
 def test_a_failed_dial_is_not_remembered_so_the_retry_dials(make_call, twilio):

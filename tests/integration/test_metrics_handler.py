@@ -53,7 +53,12 @@ def invoke(handler, event, context):
     return response["statusCode"], json.loads(response["body"]), response
 
 
-def record_turns(table, tracking_id=TRACKING, latencies=(180.0, 25.0, 240.0)):
+def as_tenant(event: dict, tenant: str) -> dict:
+    event["requestContext"]["authorizer"]["lambda"]["tenantId"] = tenant
+    return event
+
+
+def record_turns(table, tracking_id=TRACKING, latencies=(180.0, 25.0, 240.0), tenant="default"):
     store = MetricsStore(table)
     now_ms = int(time.time() * 1000)
     for n, latency in enumerate(latencies, start=1):
@@ -68,9 +73,10 @@ def record_turns(table, tracking_id=TRACKING, latencies=(180.0, 25.0, 240.0)):
                 cache_hit=latency < 50,
                 language="en-US",
                 node="confirm",
-            )
+            ),
+            tenant,
         )
-    store.record_failure(tracking_id, now_ms)
+    store.record_failure(tracking_id, now_ms, tenant)
 
 
 def test_the_sample_events_are_the_routes(handler):
@@ -102,6 +108,39 @@ def test_a_calls_turns_and_summary(handler, table, lambda_context):
 def test_an_unknown_call_is_404(handler, lambda_context):
     status, body, _ = invoke(handler, call_event("trk_nobody"), lambda_context)
     assert status == 404 and body["error"] == "call_not_found" and body["success"] is False
+
+
+def test_another_tenants_call_answers_exactly_like_an_unknown_one(handler, table, lambda_context):
+    record_turns(table, "trk_acme_call", tenant="acme")
+    CallsStore(table).put_session("trk_acme_quiet", {"workflow": "{}", "tenantId": "acme"})
+    for tracking_id in ("trk_acme_call", "trk_acme_quiet"):
+        got = invoke(handler, call_event(tracking_id), lambda_context)  # the sample event's tenant: default
+        unknown = invoke(handler, call_event(tracking_id.replace("acme", "nobody")), lambda_context)
+        assert got[0] == unknown[0] == 404
+        assert json.dumps(got[1]) == json.dumps(unknown[1]).replace(
+            tracking_id.replace("acme", "nobody"), tracking_id
+        )
+        status, body, _ = invoke(handler, as_tenant(call_event(tracking_id), "acme"), lambda_context)
+        assert status == 200 and body["trackingId"] == tracking_id
+
+
+def test_a_tenants_window_counts_its_own_turns_only(handler, table, lambda_context):
+    record_turns(table)  # default's: 3 turns and an error
+    record_turns(table, "trk_acme_call", (90.0,), tenant="acme")
+    _, default, _ = invoke(handler, window_event(None), lambda_context)
+    _, acme, _ = invoke(handler, as_tenant(window_event(None), "acme"), lambda_context)
+    _, nobody, _ = invoke(handler, as_tenant(window_event(None), "globex"), lambda_context)
+    assert (default["summary"]["turns"], default["summary"]["errors"]) == (4, 1)
+    assert (acme["summary"]["turns"], acme["summary"]["errors"]) == (2, 1)
+    assert nobody["summary"]["turns"] == 0
+
+
+def test_a_request_that_did_not_pass_the_authorizer_is_401(handler, table, lambda_context):
+    record_turns(table)
+    for event in (call_event(), window_event(None)):
+        del event["requestContext"]["authorizer"]
+        status, body, _ = invoke(handler, event, lambda_context)
+        assert status == 401 and body["error"] == "unauthorized" and "turns" not in body
 
 
 def test_a_staged_call_without_turns_is_200_and_empty(handler, table, lambda_context):
@@ -168,7 +207,7 @@ def test_a_read_failure_is_a_json_error_not_a_crash(
 ):
     import metrics_handler
 
-    def broken(plan):
+    def broken(plan, tenant_id=None):
         raise failure
 
     monkeypatch.setattr(metrics_handler.service.reader, "window", broken)

@@ -102,7 +102,7 @@ def test_a_calls_turns_come_back_in_order_with_its_errors_in_one_query(store, wa
     store.record_failure("trk_a", AT + 10)
     store.record_turn(turn(1, tracking="trk_other"))
     watched.calls.clear()
-    found = store.call_turns("trk_a")
+    found = store.call_turns("trk_a", "default")
     assert [r.turn for r in found.records] == [1, 2, 3] and found.errors == 2
     assert found.records[0] == turn(1, at=AT + 1)
     assert [name for name, _ in watched.calls] == ["query"]
@@ -111,21 +111,56 @@ def test_a_calls_turns_come_back_in_order_with_its_errors_in_one_query(store, wa
 def test_two_turns_with_one_number_are_both_kept(store):
     store.record_turn(turn(4, at=AT))
     store.record_turn(turn(4, at=AT + 700, latency=50.0))
-    assert [(r.turn, r.latency_ms) for r in store.call_turns("trk_a").records] == [(4, 120.0), (4, 50.0)]
+    assert [(r.turn, r.latency_ms) for r in store.call_turns("trk_a", "default").records] == [
+        (4, 120.0),
+        (4, 50.0),
+    ]
 
 
 def test_unknown_call_is_none_but_a_staged_call_without_turns_is_empty(store, table):
-    assert store.call_turns("trk_nobody") is None
+    assert store.call_turns("trk_nobody", "default") is None
     CallsStore(table, clock=lambda: AT / 1000).put_session("trk_staged", {"workflow": "{}"})
-    found = store.call_turns("trk_staged")
+    found = store.call_turns("trk_staged", "default")
     assert found is not None and found.records == [] and found.errors == 0
 
 
 def test_expired_items_are_not_read(table, aws):
     later = MetricsStore(table, clock=lambda: AT / 1000 + METRICS_TTL_S + 3600)
     later.record_turn(turn())  # written long ago by the clock's standards; moto never expires items
-    assert later.call_turns("trk_a") is None
+    assert later.call_turns("trk_a", "default") is None
     assert later.window(plan_window(AT, 60)).turns == 0
+
+
+def test_a_calls_turns_and_errors_are_read_back_for_its_own_tenant_only(store, table):
+    store.record_turn(turn(1), "acme")
+    store.record_failure("trk_a", AT + 5, "acme")
+    assert store.call_turns("trk_a", "default") is None  # the same answer as for no call at all
+    found = store.call_turns("trk_a", "acme")
+    assert [r.turn for r in found.records] == [1] and found.errors == 1
+    CallsStore(table, clock=lambda: AT / 1000).put_session(
+        "trk_quiet", {"workflow": "{}", "tenantId": "acme"}
+    )
+    assert store.call_turns("trk_quiet", "default") is None
+    assert store.call_turns("trk_quiet", "acme").records == []
+
+
+def test_items_from_before_tenants_belong_to_the_default_tenant(store, table):
+    store.record_turn(turn(1))
+    table.update_item(Key={"pk": "CALL#trk_a", "sk": "TURN#00001"}, UpdateExpression="REMOVE tenantId")
+    assert [r.turn for r in store.call_turns("trk_a", "default").records] == [1]
+    assert store.call_turns("trk_a", "acme") is None
+
+
+def test_a_tenants_window_and_the_all_tenant_window(store, table):
+    store.record_turn(turn(1), "acme")
+    store.record_turn(turn(2), "globex")
+    store.record_failure(None, AT + 3)  # a frame whose call could not be found: all tenants only
+    plan = plan_window(AT + 60_000, 5)
+    assert store.window(plan, "acme").turns == 1 and store.window(plan, "globex").turns == 1
+    assert store.window(plan, "initech").turns == 0
+    everyone = store.window(plan)
+    assert (everyone.turns, everyone.errors) == (3, 1)
+    assert table.get_item(Key={"pk": "METRICS#acme#2026-11-24T12:34", "sk": "AGG"})["Item"]["turns"] == 1
 
 
 def test_a_window_sums_minutes_and_hours_like_the_exact_summary(table):

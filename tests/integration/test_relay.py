@@ -19,6 +19,7 @@ from kimiyi.adapters.calls_store import CallsStore
 from kimiyi.adapters.metrics_store import MetricsStore
 from kimiyi.llm import FailoverChain
 from kimiyi.metrics import TurnMetrics
+from kimiyi.metrics.window import plan_window
 from kimiyi.relay.service import UNKNOWN_CALL_LINE, Relay
 from kimiyi.staging import stage
 from kimiyi.workflow import parse_workflow
@@ -443,9 +444,25 @@ def test_an_llm_turn_records_first_token_time_and_a_cache_miss(store, connection
     assert "Main Street" in connections.texts()
     names = emf.names()
     assert names["FirstTokenTime"] >= 0 and names["CacheMiss"] == 1 and names["CacheHit"] == 0
-    turns = MetricsStore(boto3.resource("dynamodb").Table("CallsTable")).call_turns(TRACKING)
+    turns = MetricsStore(boto3.resource("dynamodb").Table("CallsTable")).call_turns(TRACKING, "default")
     (turn,) = turns.records
     assert turn.provider == "quick" and turn.first_token_ms is not None and turn.cache_hit is False
+
+
+def test_a_tenants_turns_are_recorded_as_that_tenants(store, connections, emf):
+    chain = FailoverChain([QuickProvider()], first_token_timeout_s=5)
+    relay = metered_relay(store, connections, emf, chain=chain)
+    workflow = parse_workflow(json.loads((ROOT / "examples" / "clinic-appointment.json").read_text()))
+    staged = stage(workflow, variables=VARIABLES, tracking_id=TRACKING, tenant_id="acme")
+    store.put_session(TRACKING, staged.to_record())
+    assert relay.on_connect(connect_event())["statusCode"] == 200
+    relay.on_message(load(ROOT / "events" / "websocket" / "default--setup.json"))
+    relay.on_message(frame({"type": "prompt", "voicePrompt": "Where are you?", "last": True}))
+    metrics = MetricsStore(boto3.resource("dynamodb").Table("CallsTable"))
+    assert metrics.call_turns(TRACKING, "default") is None
+    assert len(metrics.call_turns(TRACKING, "acme").records) == 1
+    plan = plan_window(int(time.time() * 1000) + 60_000, 5)
+    assert metrics.window(plan, "acme").turns == 1 and metrics.window(plan, "default").turns == 0
 
 
 def test_a_failed_turn_counts_an_error_under_its_call(store, connections, emf, monkeypatch):
@@ -460,7 +477,7 @@ def test_a_failed_turn_counts_an_error_under_its_call(store, connections, emf, m
     relay.on_message(load(ROOT / "events" / "websocket" / "default--prompt.json"))
     assert connections.texts() == "One moment, please."
     assert emf.names() == {"Turn": 1, "TurnError": 1}
-    found = MetricsStore(boto3.resource("dynamodb").Table("CallsTable")).call_turns(TRACKING)
+    found = MetricsStore(boto3.resource("dynamodb").Table("CallsTable")).call_turns(TRACKING, "default")
     assert found.errors == 1 and found.records == []
     table = boto3.resource("dynamodb").Table("CallsTable")
     failed_at = int(
@@ -473,10 +490,10 @@ def test_a_failed_turn_counts_an_error_under_its_call(store, connections, emf, m
 
 def test_metrics_that_cannot_be_written_never_reach_the_caller(store, connections, emf):
     class Unwritable:
-        def record_turn(self, record):
+        def record_turn(self, record, tenant_id):
             raise RuntimeError("throttled")
 
-        def record_failure(self, tracking_id, at_ms):
+        def record_failure(self, tracking_id, at_ms, tenant_id):
             raise RuntimeError("throttled")
 
     relay = metered_relay(store, connections, emf, metrics_store=Unwritable())

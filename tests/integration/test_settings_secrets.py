@@ -92,12 +92,12 @@ def test_a_failed_request_raises_rather_than_reading_as_absent(aws, monkeypatch)
 
 
 def test_secret_sources_ask_which_exist_and_decrypt_nothing(ssm_calls):
-    put("api-keys", "key-1")
+    put("twilio-auth-token", "token")
     put("llm-api-key", "llm-key")
     settings = Settings({"SECRETS_PATH": PATH, "OPENAI_API_KEY": "sk-env"})
-    assert settings.secret_sources(["api-keys", "twilio-auth-token", "openai-api-key"]) == {
-        "api-keys": "ssm",
-        "twilio-auth-token": None,
+    assert settings.secret_sources(["twilio-auth-token", "azure-openai-api-key", "openai-api-key"]) == {
+        "twilio-auth-token": "ssm",
+        "azure-openai-api-key": None,
         "openai-api-key": "environment",
     }
     env = env_with_key_stand_ins(settings)
@@ -113,7 +113,7 @@ def test_health_reports_what_is_set_without_reading_a_secret(ssm_calls, function
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
     monkeypatch.setenv("LLM_BASE_URL", "https://llm.example.com/v1")
     monkeypatch.setenv("LLM_MODEL", "m")
-    for name in ("twilio-auth-token", "api-keys", "openai-api-key", "llm-api-key"):
+    for name in ("twilio-auth-token", "tenants/default", "openai-api-key", "llm-api-key"):
         put(name, f"value-of-{name}")
     _, body = check_health(Settings())
     assert body["twilio"]["authTokenSource"] == "ssm"

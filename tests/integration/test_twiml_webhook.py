@@ -324,6 +324,18 @@ def test_inbound_call_to_a_configured_number_gets_its_workflow(webhook, store, r
     assert parse(webhook.handle(event)).find("Connect/ConversationRelay").get("url") == relay.get("url")
 
 
+def test_an_inbound_call_belongs_to_the_tenant_its_number_names(webhook, store, records):
+    records.put_inbound_template(OUR_NUMBER, workflow_payload("en-US"), tenant_id="acme")
+    webhook.handle(twilio_event("/api/twiml-optimized", {}, inbound_params()))
+    assert store.get_session(inbound_tracking_id(CALL_SID))["tenantId"] == "acme"
+
+
+def test_an_inbound_template_that_names_no_tenant_stages_the_default_tenants_call(webhook, store, records):
+    records.put_inbound_template(OUR_NUMBER, workflow_payload("en-US"))
+    webhook.handle(twilio_event("/api/twiml-optimized", {}, inbound_params()))
+    assert store.get_session(inbound_tracking_id(CALL_SID))["tenantId"] == "default"
+
+
 def test_inbound_classic_template_opens_a_gather(webhook, records):
     records.put_inbound_template(OUR_NUMBER, workflow_payload("en-US"), mode="classic")
     root = parse(webhook.handle(twilio_event("/api/twiml-optimized", {}, inbound_params())))

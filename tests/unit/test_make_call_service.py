@@ -81,8 +81,30 @@ def service(sessions, http, once=None, configured=True) -> MakeCall:
     return MakeCall(sessions, dialer, once, logging.getLogger("test"))
 
 
-def call(svc, body=BODY, settings=SETTINGS, key=None):
-    return svc(json.dumps(body).encode(), settings, idempotency_key=key, client_id="key_test")
+def call(svc, body=BODY, settings=SETTINGS, key=None, tenant="acme"):
+    return svc(json.dumps(body).encode(), settings, idempotency_key=key, tenant_id=tenant)
+
+
+class RecordingOnce:
+    def __init__(self):
+        self.keys = []
+
+    def run(self, key, body, action):
+        self.keys.append(key)
+        return action()
+
+
+def test_the_session_belongs_to_the_tenant_that_staged_it(sessions, http):
+    reply = call(service(sessions, http), tenant="globex")
+    assert sessions.items[reply.body["trackingId"]]["session"]["tenantId"] == "globex"
+
+
+def test_an_idempotency_key_is_the_tenants_own(sessions, http):
+    once = RecordingOnce()
+    svc = service(sessions, http, once=once)
+    call(svc, key="order-1", tenant="acme")
+    call(svc, key="order-1", tenant="globex")
+    assert once.keys == [["acme", "order-1"], ["globex", "order-1"]]
 
 
 def test_a_placed_call_stores_the_session_then_the_call_sid(sessions, http):

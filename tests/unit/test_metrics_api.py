@@ -20,19 +20,23 @@ def turn(n: int, latency: float) -> TurnRecord:
 class Found:
     records: list[TurnRecord]
     errors: int = 0
+    tenant: str = "acme"
 
 
 @dataclass
 class FakeReader:
     calls: dict[str, Found] = field(default_factory=dict)
     plans: list[WindowPlan] = field(default_factory=list)
+    tenants: list[str | None] = field(default_factory=list)
     aggregate: Aggregate = field(default_factory=Aggregate)
 
-    def call_turns(self, tracking_id):
-        return self.calls.get(tracking_id)
+    def call_turns(self, tracking_id, tenant_id):
+        found = self.calls.get(tracking_id)
+        return found if found and found.tenant == tenant_id else None
 
-    def window(self, plan):
+    def window(self, plan, tenant_id=None):
         self.plans.append(plan)
+        self.tenants.append(tenant_id)
         return self.aggregate
 
 
@@ -55,7 +59,7 @@ def problem(call) -> ApiError:
 
 
 def test_a_call_gives_its_turns_and_exact_summary(service):
-    body = service.call("trk_known")
+    body = service.call("trk_known", "acme")
     assert body["success"] is True and body["trackingId"] == "trk_known"
     assert [t["turn"] for t in body["turns"]] == [1, 2]
     assert body["summary"]["turns"] == 3 and body["summary"]["errors"] == 1
@@ -63,24 +67,36 @@ def test_a_call_gives_its_turns_and_exact_summary(service):
 
 
 def test_a_known_call_without_turns_is_empty_not_missing(service):
-    body = service.call("trk_new")
+    body = service.call("trk_new", "acme")
     assert body["turns"] == [] and body["summary"]["turns"] == 0
 
 
 def test_an_unknown_call_is_404(service):
-    error = problem(lambda: service.call("trk_nobody"))
+    error = problem(lambda: service.call("trk_nobody", "acme"))
     assert (error.status, error.code) == (404, "call_not_found") and "trk_nobody" in error.message
+
+
+def test_another_tenants_call_is_answered_exactly_like_an_unknown_one(service):
+    foreign = problem(lambda: service.call("trk_known", "globex"))
+    unknown = problem(lambda: service.call("trk_nobody", "globex"))
+    assert (foreign.status, foreign.code) == (unknown.status, unknown.code) == (404, "call_not_found")
+    assert foreign.body() == {**unknown.body(), "message": unknown.message.replace("trk_nobody", "trk_known")}
+
+
+def test_the_window_is_the_asking_tenants(service, reader):
+    service.aggregate("globex", None)
+    assert reader.tenants == ["globex"]
 
 
 @pytest.mark.parametrize("bad", ["", "trk one", "trk/../x", "x" * 129, "trk_é"])
 def test_a_malformed_tracking_id_is_400(service, bad):
-    error = problem(lambda: service.call(bad))
+    error = problem(lambda: service.call(bad, "acme"))
     assert (error.status, error.code) == (400, "invalid_tracking_id")
     assert error.body()["problems"][0]["path"] == "path.trackingId"
 
 
 def test_the_window_defaults_to_an_hour_and_says_what_it_covers(service, reader):
-    body = service.aggregate(None)
+    body = service.aggregate("acme", None)
     assert body["window"] == {"minutes": 60, "start": "2026-11-24T11:01:00Z", "end": "2026-11-24T12:00:30Z"}
     assert reader.plans[0].minutes == 60
     assert body["summary"]["turns"] == 0 and body["summary"]["turnLatencyMs"]["p95"] is None
@@ -89,7 +105,7 @@ def test_the_window_defaults_to_an_hour_and_says_what_it_covers(service, reader)
 
 def test_a_window_sums_what_the_reader_returns(service, reader):
     reader.aggregate = Aggregate.of_records([turn(1, 100.0), turn(2, 200.0)], errors=2)
-    body = service.aggregate({"minutes": "15"})
+    body = service.aggregate("acme", {"minutes": "15"})
     assert (
         body["window"]["minutes"] == 15 and body["summary"]["turns"] == 4 and body["summary"]["errors"] == 2
     )
@@ -97,15 +113,15 @@ def test_a_window_sums_what_the_reader_returns(service, reader):
 
 @pytest.mark.parametrize("bad", ["0", "-1", "abc", "20161", "1.5", "", "5,10"])
 def test_bad_minutes_are_400_naming_the_parameter(service, bad):
-    error = problem(lambda: service.aggregate({"minutes": bad}))
+    error = problem(lambda: service.aggregate("acme", {"minutes": bad}))
     assert (error.status, error.code) == (400, "invalid_window")
     assert error.body()["problems"] == [{"path": "query.minutes", "message": error.message}]
     assert "minutes" in error.message
 
 
 def test_unknown_parameters_are_400_not_silently_ignored(service):
-    error = problem(lambda: service.aggregate({"minute": "5"}))
+    error = problem(lambda: service.aggregate("acme", {"minute": "5"}))
     assert (error.status, error.code) == (400, "unknown_parameter") and "minute" in error.message
     assert "accepted: minutes" in error.message
-    error = problem(lambda: service.call("trk_known", {"minutes": "5"}))
+    error = problem(lambda: service.call("trk_known", "acme", {"minutes": "5"}))
     assert error.status == 400 and "accepted: none" in error.message

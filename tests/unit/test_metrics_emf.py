@@ -138,10 +138,10 @@ def test_flush_after_flushes_when_the_handler_raises_and_drops_lone_metadata(emf
 
 
 class FailingStore:
-    def record_turn(self, record):
+    def record_turn(self, record, tenant_id):
         raise ConnectionError("DynamoDB unreachable")
 
-    def record_failure(self, tracking_id, at_ms):
+    def record_failure(self, tracking_id, at_ms, tenant_id):
         raise ConnectionError("DynamoDB unreachable")
 
 
@@ -149,11 +149,11 @@ class ListStore:
     def __init__(self):
         self.turns, self.failures = [], []
 
-    def record_turn(self, record):
-        self.turns.append(record)
+    def record_turn(self, record, tenant_id):
+        self.turns.append((record, tenant_id))
 
-    def record_failure(self, tracking_id, at_ms):
-        self.failures.append((tracking_id, at_ms))
+    def record_failure(self, tracking_id, at_ms, tenant_id):
+        self.failures.append((tracking_id, at_ms, tenant_id))
 
 
 class BrokenEmf:
@@ -166,7 +166,7 @@ class BrokenEmf:
 
 def test_a_failing_store_does_not_lose_the_emf_figures_and_never_raises(emf, capsys, caplog):
     metrics = TurnMetrics(store=FailingStore(), emf=emf)
-    metrics.turn(record())
+    metrics.turn(record(), "acme")
     metrics.failed_turn("trk_1", 5)
     emf.flush_metrics()
     (blob,) = blobs(capsys)
@@ -177,6 +177,7 @@ def test_a_failing_store_does_not_lose_the_emf_figures_and_never_raises(emf, cap
 def test_a_failing_emitter_does_not_stop_the_store():
     store = ListStore()
     metrics = TurnMetrics(store=store, emf=BrokenEmf())
-    metrics.turn(record())
+    metrics.turn(record(), "acme")
     metrics.failed_turn(None, 7)
-    assert [r.turn for r in store.turns] == [2] and store.failures == [(None, 7)]
+    assert [(r.turn, tenant) for r, tenant in store.turns] == [(2, "acme")]
+    assert store.failures == [(None, 7, None)]

@@ -28,6 +28,7 @@ HTTP_ALLOWED = {
     "$context.integrationErrorMessage",
     "$context.error.message",
     "$context.authorizer.error",
+    "$context.authorizer.tenantId",  # whose request (kimiyi.api_keys)
     "$context.authorizer.keyId",  # the authorizer's short hash of the key (kimiyi.api_keys.key_id)
 }
 WEBSOCKET_ALLOWED = {

@@ -5,7 +5,7 @@ template and this table say so.
 
 Worked out from the code (handlers and the kimiyi modules they call; DynamoDB actions per table):
 
-- authorizer: the API keys only.
+- authorizer: the tenants' key digests only (GetParametersByPath on `<SECRETS_PATH>/tenants`).
 - health: whether secrets are set (DescribeParameters: names, never values; it has no resource scope),
   DescribeTable on each table (the probes), BatchGetItem on the calls table (the current figures).
 - make-call: the Twilio token; calls table Put (the session, conditional), Update (the dial), Delete (a
@@ -32,7 +32,7 @@ from kimiyi_local.template import load_template
 LLM_KEYS = {"azure-openai-api-key", "openai-api-key", "llm-api-key"}
 
 EXPECTED: dict[str, dict[str, set[str]]] = {
-    "AuthorizerFunction": {"secrets": {"api-keys"}},
+    "AuthorizerFunction": {"ssm:GetParametersByPath": {"secret:tenants"}},
     "HealthFunction": {
         "ssm:DescribeParameters": {"*"},
         "CallsTable": {"DescribeTable", "BatchGetItem"},

@@ -264,6 +264,24 @@ def test_scripted_answers_are_never_cached(workflow):
     assert store.stats.writes == 0
 
 
+def test_tenants_never_share_cached_answers_even_with_one_workflow(workflow):
+    from kimiyi.cache import MemoryCacheStore, TurnCache
+
+    shared = TurnCache(MemoryCacheStore())
+
+    def call(tenant):
+        provider = FakeProvider(reply="It's Mia from Bright Smile. Can you make it tomorrow?", route="0")
+        _, state = opening(workflow, VARIABLES)
+        chain, cache = FailoverChain([provider]), shared.for_tenant(tenant)
+        outcome = list(run_turn(workflow, state, TurnInput("Sorry, who is this?"), chain, cache=cache))[-1]
+        return outcome.cache_hit, len(provider.requests)
+
+    assert call("acme") == (False, 2)
+    assert call("globex") == (False, 2)  # the same words, workflow and variables: still asked afresh
+    assert call("acme") == (True, 0)
+    assert call("globex") == (True, 0)
+
+
 def _with_digits(workflow, digits):
     data = workflow.to_dict()
     for node in data["nodes"]:

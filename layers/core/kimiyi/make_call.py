@@ -87,7 +87,7 @@ class MakeCall:
         self._log = logger
 
     def __call__(
-        self, raw_body: bytes, settings: CallSettings, *, idempotency_key: str | None, client_id: str
+        self, raw_body: bytes, settings: CallSettings, *, idempotency_key: str | None, tenant_id: str
     ) -> Reply:
         request = parse_call_request(raw_body, default_from=settings.default_from)
         key = check_idempotency_key(idempotency_key)
@@ -104,12 +104,13 @@ class MakeCall:
             raise ApiError(503, "not_configured", "no public base URL: set PUBLIC_BASE_URL")
 
         def action() -> dict[str, Any]:
-            return self._stage_and_dial(request, dialer, settings.public_base_url)
+            return self._stage_and_dial(request, dialer, settings.public_base_url, tenant_id)
 
         if key is None or self._once is None:
             outcome = action()
         else:
-            outcome = self._run_once([client_id, key], request, action)
+            # A key is the tenant's: another tenant's identical key is another request.
+            outcome = self._run_once([tenant_id, key], request, action)
         headers = {"Idempotency-Replayed": "true"} if outcome.get("replayed") else {}
         return Reply(outcome["status"], outcome["body"], headers)
 
@@ -142,7 +143,9 @@ class MakeCall:
                 headers={"Retry-After": "1"},
             ) from None
 
-    def _stage_and_dial(self, request: CallRequest, dialer: Dialer | None, base_url: str) -> dict[str, Any]:
+    def _stage_and_dial(
+        self, request: CallRequest, dialer: Dialer | None, base_url: str, tenant_id: str
+    ) -> dict[str, Any]:
         session = stage(
             request.workflow,
             variables=request.variables,
@@ -150,6 +153,7 @@ class MakeCall:
             to=request.to,
             from_=request.from_,
             workflow_id=request.workflow_id,
+            tenant_id=tenant_id,
         )
         tracking_id = session.tracking_id
         twiml_url = f"{base_url}{TWIML_PATH}?trackingId={quote(tracking_id)}"

@@ -23,7 +23,6 @@ from typing import Any
 # secret name under SECRETS_PATH -> the environment variable that overrides it
 SECRET_ENV = {
     "twilio-auth-token": "TWILIO_AUTH_TOKEN",
-    "api-keys": "KIMIYI_API_KEYS",
     "azure-openai-api-key": "AZURE_OPENAI_API_KEY",
     "openai-api-key": "OPENAI_API_KEY",
     "llm-api-key": "LLM_API_KEY",
@@ -91,6 +90,14 @@ class Settings:
             sources.update({name: "ssm" for name in wanted if name in present})
         return sources
 
+    def tenant_keys_source(self) -> str | None:
+        """Where the tenants' API key digests come from (kimiyi.adapters.tenant_keys), never a value."""
+        if self.get("KIMIYI_API_KEYS"):
+            return "environment"
+        if self.secrets_path and _SSM.any_under(f"{self.secrets_path}/tenants"):
+            return "ssm"
+        return None
+
 
 class SsmSecrets:
     """Reads SecureStrings by name and asks which exist, caching values and absences for max_age_s."""
@@ -155,10 +162,25 @@ class SsmSecrets:
                 self._present[parameter] = (expires, parameter in found)
         return {name for parameter, name in full.items() if self._present[parameter][1]}
 
+    def any_under(self, path: str) -> bool:
+        """Whether any parameter sits directly under `path` (DescribeParameters: names, never values)."""
+        key = path + "/"
+        now = self._clock()
+        if self._present.get(key, (0.0, False))[0] <= now:
+            reply = self._ssm().describe_parameters(
+                ParameterFilters=[{"Key": "Path", "Option": "OneLevel", "Values": [path]}], MaxResults=1
+            )
+            self._present[key] = (self._clock() + self._max_age_s, bool(reply.get("Parameters")))
+        return self._present[key][1]
+
 
 _SSM = SsmSecrets()
 
 
 def clear_secrets_cache() -> None:
-    """Forgets cached secrets and the SSM client (tests; a new moto mock each time)."""
+    """Forgets cached secrets and the SSM client (tests; a new moto mock each time), and what Powertools
+    Parameters keeps (the tenants' key digests)."""
+    from aws_lambda_powertools.utilities import parameters
+
     _SSM.clear()
+    parameters.clear_caches()

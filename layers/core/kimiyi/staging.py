@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .api_keys import DEFAULT_TENANT
 from .conversation.turn import opening
 from .workflow import Workflow, parse_workflow
 
@@ -36,6 +37,7 @@ class Session:
     from_: str = ""
     workflow_id: str = ""
     created_at: int = 0
+    tenant_id: str = DEFAULT_TENANT  # whose call it is: every read through the API checks it
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class Session:
             "to": self.to,
             "from": self.from_,
             "createdAt": self.created_at,
+            "tenantId": self.tenant_id,
         }
 
     @classmethod
@@ -64,6 +67,7 @@ class Session:
             from_=record.get("from", ""),
             workflow_id=record.get("workflowId", ""),
             created_at=int(record.get("createdAt", 0)),
+            tenant_id=record.get("tenantId") or DEFAULT_TENANT,
         )
 
 
@@ -76,6 +80,7 @@ def stage(
     from_: str = "",
     workflow_id: str = "",
     tracking_id: str | None = None,
+    tenant_id: str = DEFAULT_TENANT,
 ) -> Session:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -91,4 +96,5 @@ def stage(
         from_=from_,
         workflow_id=workflow_id,
         created_at=int(time.time()),
+        tenant_id=tenant_id,
     )

@@ -67,16 +67,16 @@ def check_health(settings: Settings) -> tuple[int, dict[str, Any]]:
         recent = pool.submit(recent_figures(settings))
         tables = probe_tables(settings.tables.as_dict())
         current = recent.result()
-    sources = settings.secret_sources(["twilio-auth-token", "api-keys"])  # whether set, never values
+    token_source = settings.secret_source("twilio-auth-token")  # whether set, never its value
     return health_report(
         stage=settings.stage,
         tables=tables,
         llm=llm_status(settings),
-        twilio=twilio_status(settings, sources["twilio-auth-token"]),
+        twilio=twilio_status(settings, token_source),
         features={
             "conversationRelayStreaming": bool(settings.get("WEBSOCKET_URL")),
             "classicGatherFallback": True,
-            "apiKeyAuth": bool(sources["api-keys"]),
+            "apiKeyAuth": bool(settings.tenant_keys_source()),
         },
         current=current,
     )

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from botocore.exceptions import ClientError
 from twilio.twiml.voice_response import VoiceResponse
 
+from .api_keys import DEFAULT_TENANT
 from .languages import ClassicVoice, UnknownLanguageError, get_language, holding_phrase_for
 from .observability import mask_phone
 from .staging import stage
@@ -265,6 +266,7 @@ class TwimlWebhook:
                 from_=request.form.get("From", ""),
                 workflow_id=template.get("workflowId", ""),
                 tracking_id=tracking_id,
+                tenant_id=template.get("tenantId") or DEFAULT_TENANT,
             )
         except (WorkflowError, ValueError, KeyError, TypeError):
             self.log.exception(

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 from botocore.exceptions import ClientError
 from twilio.twiml.voice_response import VoiceResponse
 
+from .api_keys import DEFAULT_TENANT
 from .inputs import JsonInputError, is_text, parse_json, printable, whole_number
 from .observability import mask_phone
 from .twilio_signature import header, webhook_is_valid
@@ -245,13 +246,16 @@ class CallRecords:
         variables: Mapping[str, Any] | None = None,
         mode: str = "stream",
         workflow_id: str = "",
+        tenant_id: str = DEFAULT_TENANT,
     ) -> None:
-        """Answers calls to `number` with `workflow` ({nodes, edges, globalPrompt, config})."""
+        """Answers calls to `number` with `workflow` ({nodes, edges, globalPrompt, config}); the calls are
+        `tenant_id`'s."""
         template = {
             "workflow": dict(workflow),
             "variables": dict(variables or {}),
             "mode": mode,
             "workflowId": workflow_id,
+            "tenantId": tenant_id,
         }
         self._table.put_item(
             Item={

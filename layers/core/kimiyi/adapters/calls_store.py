@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..api_keys import DEFAULT_TENANT
+
 CALL_TTL_SECONDS = 24 * 3600
 
 
@@ -69,6 +71,8 @@ class CallsStore:
                 "pk": f"CALL#{tracking_id}",
                 "sk": "SESSION",
                 "session": json.dumps(session, ensure_ascii=False),
+                # Beside the JSON too, so an ownership check reads it without the workflow.
+                "tenantId": session.get("tenantId") or DEFAULT_TENANT,
                 "expiresAt": self._expiry(),
             },
             ConditionExpression="attribute_not_exists(pk)",

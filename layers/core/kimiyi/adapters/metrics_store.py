@@ -2,28 +2,33 @@
 
 Items (every one with `expiresAt`, epoch seconds, for DynamoDB's TTL, checked on read as well):
 
+Every call item carries `tenantId` (items written before tenants existed belong to `default`): a call's
+turns are read back only for the tenant that owns them, and unknown and foreign calls look alike.
+
 - `CALL#<trackingId>` / `TURN#<turn, 5 digits>`: one turn's record (kimiyi.metrics.TurnRecord). If
   two turns of one call ever carry the same number (two invocations saved from the same state), the
   second is kept as `TURN#<n>#<at ms>` rather than overwriting the first.
 - `CALL#<trackingId>` / `TURN#ERRORS`: `errors` (ADD), `lastErrorAt`: the call's failed turns. It sorts
   after the numbered turns, so one Query (`sk begins_with TURN#`) reads a call's whole record.
-- `METRICS#<yyyy-mm-ddThh:mm>` / `AGG` and `METRICS#<yyyy-mm-ddThh>` / `AGG`: the minute's and the
-  hour's `Aggregate` counters (turns, errors, cacheHits, ..., one `lat_NNN`/`ftt_NNN` counter per
+- `METRICS#<tenant>#<yyyy-mm-ddThh:mm>` / `AGG` and `METRICS#<tenant>#<yyyy-mm-ddThh>` / `AGG`: a
+  tenant's minute and hour, read by the API; `METRICS#<yyyy-mm-ddThh:mm>` and `METRICS#<yyyy-mm-ddThh>`:
+  the same over all tenants, read by health. Each holds the `Aggregate` counters (turns, errors, cacheHits, ..., one `lat_NNN`/`ftt_NNN` counter per
   histogram bin), updated with one `ADD` per turn each: atomic, so concurrent turns never lose a count,
   and nothing is read first.
 
-Costs (on-demand): a turn writes its record (1 WRU; under 1 KB) and updates two aggregate items (each
-charged by the item's size, 1-3 WRU as its bins fill), so 3-7 WRU per turn. A window read is a
+Costs (on-demand): a turn writes its record (1 WRU; under 1 KB) and updates four aggregate items (each
+charged by the item's size, 1-3 WRU as its bins fill), so 5-13 WRU per turn. A window read is a
 BatchGetItem of at most 59 minute items plus one item per hour (a 24-hour window: <= 83 items, one
 request; 14 days: <= 395 items, four requests), 0.5 RRU per item (eventually consistent, < 4 KB). A
 call's read is one Query (0.5 RRU per 4 KB of turn records), plus one GetItem when it has no turns.
-Limit: every turn of a minute updates the same two items; DynamoDB sustains about 1,000 WRU/s per
+Limit: every turn of a minute updates the same two all-tenant items; DynamoDB sustains about 1,000 WRU/s per
 partition and an hour item costs up to 3 WRU per update, so about 300 turns per second in total
 before the aggregate keys would need sharding (METRICS#<minute>#<shard>, read back shard by shard).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +41,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from ..api_keys import DEFAULT_TENANT
 from ..metrics.aggregate import Aggregate
 from ..metrics.record import TurnRecord
 from ..metrics.window import HOUR, MINUTE, WindowPlan, hour_key, minute_key, minute_of
@@ -81,12 +87,13 @@ class MetricsStore:
         self._sleep = sleep
 
     # ------------------------------------------------------------------ writes (the relay)
-    def record_turn(self, record: TurnRecord) -> None:
+    def record_turn(self, record: TurnRecord, tenant_id: str = DEFAULT_TENANT) -> None:
         item = {
             "pk": f"CALL#{record.tracking_id}",
             "sk": turn_sk(record.turn),
             "expiresAt": record.at_ms // 1000 + METRICS_TTL_S,
             **_to_dynamo(record.to_dict()),
+            "tenantId": tenant_id,
         }
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
@@ -94,42 +101,47 @@ class MetricsStore:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             self._table.put_item(Item={**item, "sk": f"{item['sk']}#{record.at_ms}"})
-        self._add(Aggregate.of_turn(record), record.at_ms)
+        self._add(Aggregate.of_turn(record), record.at_ms, tenant_id)
 
-    def record_failure(self, tracking_id: str | None, at_ms: int) -> None:
-        """A failed turn: counted under its call when the call is known, and in the aggregates."""
+    def record_failure(self, tracking_id: str | None, at_ms: int, tenant_id: str | None = None) -> None:
+        """A failed turn: counted under its call when the call is known, and in the aggregates (the
+        tenant's too when it is known)."""
         if tracking_id:
             self._table.update_item(
                 Key={"pk": f"CALL#{tracking_id}", "sk": ERRORS_SK},
-                UpdateExpression="SET lastErrorAt = :at, expiresAt = :exp ADD errors :one",
+                UpdateExpression="SET lastErrorAt = :at, expiresAt = :exp, tenantId = :tenant ADD errors :one",
                 ExpressionAttributeValues={
                     ":at": at_ms,
                     ":exp": at_ms // 1000 + METRICS_TTL_S,
+                    ":tenant": tenant_id or DEFAULT_TENANT,
                     ":one": 1,
                 },
             )
-        self._add(Aggregate.of_failure(), at_ms)
+        self._add(Aggregate.of_failure(), at_ms, tenant_id)
 
-    def _add(self, delta: Aggregate, at_ms: int) -> None:
+    def _add(self, delta: Aggregate, at_ms: int, tenant_id: str | None) -> None:
         counters = delta.counters()
         names = {f"#c{i}": name for i, name in enumerate(counters)}
         values: dict[str, Any] = {f":c{i}": _to_dynamo(value) for i, value in enumerate(counters.values())}
         adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
         minute = minute_of(at_ms)
         hour = minute.replace(minute=0)
-        for key, start, length in ((minute_key(minute), minute, MINUTE), (hour_key(hour), hour, HOUR)):
+        buckets = ((minute_key(minute), minute, MINUTE), (hour_key(hour), hour, HOUR))
+        scopes = (None, tenant_id) if tenant_id else (None,)
+        for (key, start, length), scope in itertools.product(buckets, scopes):
             # The expiry is a function of the bucket, so every writer SETs the same value.
             expires = int((start + length).timestamp()) + METRICS_TTL_S
             self._table.update_item(
-                Key={"pk": f"METRICS#{key}", "sk": AGG_SK},
+                Key={"pk": _aggregate_pk(key, scope), "sk": AGG_SK},
                 UpdateExpression=f"SET #exp = :exp ADD {adds}",
                 ExpressionAttributeNames={**names, "#exp": "expiresAt"},
                 ExpressionAttributeValues={**values, ":exp": expires},
             )
 
     # ------------------------------------------------------------------ reads (the API, health)
-    def call_turns(self, tracking_id: str) -> CallTurns | None:
-        """The call's turns in order and its failed-turn count; None when the call is unknown."""
+    def call_turns(self, tracking_id: str, tenant_id: str) -> CallTurns | None:
+        """The call's turns in order and its failed-turn count; None when the call is unknown or is
+        another tenant's."""
         now = self._clock()
         found = CallTurns()
         seen_any = False
@@ -139,7 +151,7 @@ class MetricsStore:
         while True:
             page = self._table.query(**query)
             for item in page.get("Items", []):
-                if int(item.get("expiresAt", 0)) <= now:
+                if int(item.get("expiresAt", 0)) <= now or _owner(item) != tenant_id:
                     continue
                 seen_any = True
                 if item["sk"] == ERRORS_SK:
@@ -152,23 +164,24 @@ class MetricsStore:
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if not seen_any and not self._session_exists(tracking_id, now):
+        if not seen_any and self._session_owner(tracking_id, now) != tenant_id:
             return None
         found.records.sort(key=lambda record: (record.turn, record.at_ms))
         return found
 
-    def _session_exists(self, tracking_id: str, now: float) -> bool:
+    def _session_owner(self, tracking_id: str, now: float) -> str | None:
         item = self._table.get_item(
             Key={"pk": f"CALL#{tracking_id}", "sk": "SESSION"},
-            ProjectionExpression="pk, expiresAt",
+            ProjectionExpression="pk, expiresAt, tenantId",
         ).get("Item")
-        return bool(item) and int(item.get("expiresAt", 0)) > now
+        return _owner(item) if item and int(item.get("expiresAt", 0)) > now else None
 
-    def window(self, plan: WindowPlan) -> Aggregate:
-        """The sum of the window's hour and minute aggregates (BatchGetItem, no Scan)."""
+    def window(self, plan: WindowPlan, tenant_id: str | None = None) -> Aggregate:
+        """The sum of the window's hour and minute aggregates (BatchGetItem, no Scan): the tenant's, or
+        with no tenant, all tenants' (health)."""
         now = self._clock()
         total = Aggregate()
-        keys = [{"pk": f"METRICS#{key}", "sk": AGG_SK} for key in plan.bucket_keys()]
+        keys = [{"pk": _aggregate_pk(key, tenant_id), "sk": AGG_SK} for key in plan.bucket_keys()]
         for start in range(0, len(keys), BATCH_KEYS):
             for item in self._batch_get(keys[start : start + BATCH_KEYS]):
                 if int(item.get("expiresAt", 0)) > now:
@@ -194,6 +207,14 @@ class MetricsStore:
 def open_metrics_store(table_name: str, config: Config = READ_CONFIG) -> MetricsStore:
     """A store on its own DynamoDB resource with short timeouts (for the API and health)."""
     return MetricsStore(boto3.resource("dynamodb", config=config).Table(table_name))
+
+
+def _aggregate_pk(bucket: str, tenant_id: str | None) -> str:
+    return f"METRICS#{tenant_id}#{bucket}" if tenant_id else f"METRICS#{bucket}"
+
+
+def _owner(item: Mapping[str, Any]) -> str:
+    return str(item.get("tenantId") or DEFAULT_TENANT)
 
 
 def _to_dynamo(value: Any) -> Any:

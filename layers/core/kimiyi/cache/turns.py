@@ -13,12 +13,13 @@ A `Lookup` with status "skipped" made no read and will make no write: the policy
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..workflow import Workflow
-from .keys import reply_parts, verdict_parts
+from .keys import KeyParts, reply_parts, verdict_parts
 from .policy import (
     Eligibility,
     ReplyOutcome,
@@ -56,8 +57,20 @@ class Lookup:
 
 
 class TurnCache:
-    def __init__(self, store: CacheBackend) -> None:
+    """`tenant`: whose calls this cache serves. Entries are never shared between tenants, even for equal
+    workflows: a hit would tell one tenant what another's callers said."""
+
+    def __init__(self, store: CacheBackend, tenant: str = "") -> None:
         self.store = store
+        self.tenant = tenant
+
+    def for_tenant(self, tenant: str) -> TurnCache:
+        return self if tenant == self.tenant else TurnCache(self.store, tenant)
+
+    def _key(self, parts: KeyParts) -> str:
+        if not self.tenant:
+            return parts.key
+        return hashlib.sha256(f"{self.tenant}\n{parts.key}".encode()).hexdigest()
 
     # --- replies ------------------------------------------------------------------------------------------
 
@@ -75,7 +88,7 @@ class TurnCache:
         allowed = turn_eligibility(workflow, language, caller, earlier)
         if not allowed:
             return Lookup("reply", "skipped", allowed.reason, workflow=workflow, node_id=node_id)
-        key = reply_parts(workflow, node_id, language, variables, messages).key
+        key = self._key(reply_parts(workflow, node_id, language, variables, messages))
         entry = self.store.get(key)
         return Lookup(
             "reply",
@@ -121,7 +134,7 @@ class TurnCache:
         allowed = turn_eligibility(workflow, language, caller, history)
         if not allowed or caller is None:
             return Lookup("verdict", "skipped", allowed.reason, workflow=workflow, node_id=node_id)
-        key = verdict_parts(workflow, node_id, language, caller, variables, history, candidates).key
+        key = self._key(verdict_parts(workflow, node_id, language, caller, variables, history, candidates))
         entry = self.store.get(key)
         if entry is None:
             return Lookup("verdict", "miss", "not cached yet", key, None, workflow, node_id, language)

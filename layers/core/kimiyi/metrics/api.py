@@ -3,7 +3,9 @@
     GET /api/performance-metrics/{trackingId}   -> {"success", "trackingId", "summary", "turns": [...]}
     GET /api/performance-metrics?minutes=60     -> {"success", "window", "summary", "precision"}
 
-Bad input is a 400 naming the parameter, an unknown call a 404 (ApiError); the handler only shapes it.
+Every answer is the asking tenant's: its calls and its windows. Another tenant's call is answered exactly
+as an unknown one (404), so a trackingId reveals nothing. Bad input is a 400 naming the parameter, an
+unknown call a 404 (ApiError); the handler only shapes it.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ class CallTurns(Protocol):
 
 
 class MetricsReader(Protocol):
-    def call_turns(self, tracking_id: str) -> CallTurns | None: ...
+    def call_turns(self, tracking_id: str, tenant_id: str) -> CallTurns | None: ...
 
-    def window(self, plan: WindowPlan) -> Aggregate: ...
+    def window(self, plan: WindowPlan, tenant_id: str | None = None) -> Aggregate: ...
 
 
 class PerformanceMetrics:
@@ -38,7 +40,9 @@ class PerformanceMetrics:
         self.reader = reader
         self.clock = clock
 
-    def call(self, tracking_id: str, query: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def call(
+        self, tracking_id: str, tenant_id: str, query: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         _no_parameters_but(query, ())
         if not TRACKING_ID.match(tracking_id or ""):
             raise ApiError(
@@ -47,7 +51,7 @@ class PerformanceMetrics:
                 "trackingId must be 1-128 letters, digits, '_' or '-'",
                 [FieldProblem("path.trackingId", f"not a trackingId: {tracking_id[:64]!r}")],
             )
-        found = self.reader.call_turns(tracking_id)
+        found = self.reader.call_turns(tracking_id, tenant_id)
         if found is None:
             raise ApiError(404, "call_not_found", f"no call {tracking_id} (unknown, or older than its TTL)")
         return {
@@ -57,7 +61,7 @@ class PerformanceMetrics:
             "turns": [record.to_dict() for record in found.records],
         }
 
-    def aggregate(self, query: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def aggregate(self, tenant_id: str, query: Mapping[str, str] | None = None) -> dict[str, Any]:
         _no_parameters_but(query, (PARAMETER,))
         try:
             minutes = parse_minutes((query or {}).get(PARAMETER))
@@ -69,7 +73,7 @@ class PerformanceMetrics:
         return {
             "success": True,
             "window": plan.describe(),
-            "summary": self.reader.window(plan).summary(),
+            "summary": self.reader.window(plan, tenant_id).summary(),
             "precision": PRECISION,
         }
 

@@ -12,9 +12,9 @@ from .record import TurnRecord
 
 
 class TurnStore(Protocol):
-    def record_turn(self, record: TurnRecord) -> None: ...
+    def record_turn(self, record: TurnRecord, tenant_id: str) -> None: ...
 
-    def record_failure(self, tracking_id: str | None, at_ms: int) -> None: ...
+    def record_failure(self, tracking_id: str | None, at_ms: int, tenant_id: str | None) -> None: ...
 
 
 class TurnMetrics:
@@ -28,17 +28,18 @@ class TurnMetrics:
         self.emf = emf
         self.log = logger or logging.getLogger(__name__)
 
-    def turn(self, record: TurnRecord) -> None:
+    def turn(self, record: TurnRecord, tenant_id: str) -> None:
         if self.emf is not None:
             self._guard("EMF", emit_turn, self.emf, record)
         if self.store is not None:
-            self._guard("store", self.store.record_turn, record)
+            self._guard("store", self.store.record_turn, record, tenant_id)
 
-    def failed_turn(self, tracking_id: str | None, at_ms: int) -> None:
+    def failed_turn(self, tracking_id: str | None, at_ms: int, tenant_id: str | None = None) -> None:
+        """`tenant_id` None: the call could not be found, so only the all-tenant figures count it."""
         if self.emf is not None:
             self._guard("EMF", emit_failed_turn, self.emf, tracking_id)
         if self.store is not None:
-            self._guard("store", self.store.record_failure, tracking_id, at_ms)
+            self._guard("store", self.store.record_failure, tracking_id, at_ms, tenant_id)
 
     def _guard(self, where: str, action: Any, *args: Any) -> None:
         try:

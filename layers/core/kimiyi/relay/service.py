@@ -36,6 +36,7 @@ from typing import Any
 
 from ..adapters.calls_store import CallsStore, ConflictError, Connection, DuplicateTurn, StoredState
 from ..adapters.websocket_sender import ConnectionGone, StreamingSender, post
+from ..api_keys import DEFAULT_TENANT
 from ..cache import TurnCache
 from ..conversation import (
     CallState,
@@ -103,6 +104,10 @@ class _Watch:
                     return
             except Exception:  # a failed check is asked again; it must not end the turn
                 self._log.exception("could not ask whether the turn was superseded")
+
+
+def _tenant(session: dict) -> str:
+    return session.get("tenantId") or DEFAULT_TENANT
 
 
 def _remember(memory: dict, key: str, value: object) -> None:
@@ -426,7 +431,7 @@ class Relay:
             received_at=life.received,
             clock=self.clock,
             cancelled=life.cancelled,
-            cache=self.cache,
+            cache=self.cache.for_tenant(_tenant(life.call.session)) if self.cache else None,
         )
 
     def _speculate(self, life: _TurnLife) -> _Speculation | None:
@@ -524,18 +529,18 @@ class Relay:
                 "marks": outcome.marks.as_ms(),
             },
         )
-        self._record(report, life.received_ms)
+        self._record(report, life.received_ms, _tenant(life.call.session))
         return report
 
     # ------------------------------------------------------------------ metrics (after the caller heard it)
-    def _record(self, report: TurnReport, received_ms: int) -> None:
+    def _record(self, report: TurnReport, received_ms: int, tenant_id: str) -> None:
         if self.metrics is None or report.outcome is None:
             return
         try:
             record = TurnRecord.from_report(
                 report, at_ms=received_ms, scripted_provider=self.chain.scripted.name
             )
-            self.metrics.turn(record)
+            self.metrics.turn(record, tenant_id)
         except Exception:
             self.log.exception("could not record the turn's metrics")
 
@@ -545,12 +550,13 @@ class Relay:
         if self.metrics is None:
             return
         try:
-            known = self._known_calls.get(connection_id)
-            connection = known[0] if known else self.store.connection(connection_id)
+            connection, session = self._call_of(connection_id)
         except Exception:
-            connection = None  # the store may be what failed; count the error all the same
+            connection = session = None  # the store may be what failed; count the error all the same
+        tenant_id = _tenant(session) if session else None  # unknown: the all-tenant figures only
         try:
-            self.metrics.failed_turn(connection.tracking_id if connection else None, int(time.time() * 1000))
+            at_ms = int(time.time() * 1000)
+            self.metrics.failed_turn(connection.tracking_id if connection else None, at_ms, tenant_id)
         except Exception:
             self.log.exception("could not record the failed turn")
 

@@ -119,3 +119,61 @@ def test_no_generated_request_gets_a_5xx(app_stack, path, method, mode):
         assert not problems, f"{shown}\nnot the declared shape: {problems[:3]}"
 
     fuzz()
+
+
+CLINIC = json.loads((DOCUMENT_PATH.parents[1] / "examples" / "clinic-appointment.json").read_text("utf-8"))
+ODD_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(("", " ", "\x00", "²", "{{", "}}", "{{x|}}", "\u202e", "係呀", "🙂" * 20, "a" * 1001)),
+)
+ODD_SCALAR = st.one_of(ODD_TEXT, st.integers(), st.floats(allow_nan=False), st.booleans())
+
+
+@st.composite
+def clinic_calls_with_odd_values(draw):
+    """The shipped example, valid in shape, with odd text and numbers where a builder puts its own."""
+    body = json.loads(json.dumps(CLINIC))
+    body |= {
+        "to": draw(st.sampled_from(("+14155550123", "+1 (415) 555-0123", "+85223456789"))),
+        "dryRun": True,
+    }
+    if draw(st.booleans()):
+        body["variables"] = draw(
+            st.dictionaries(st.sampled_from(("patientName", "balanceDue", "x")), ODD_SCALAR)
+        )
+    if draw(st.booleans()):
+        body["workflowId"] = draw(st.one_of(ODD_TEXT, st.integers()))
+    if draw(st.booleans()):
+        body["globalPrompt"] = draw(ODD_TEXT)
+    for node in draw(st.lists(st.sampled_from(body["nodes"]), max_size=3)):
+        key = draw(st.sampled_from(("text", "prompt", "scriptedLine", "label")))
+        node["data"][key] = draw(
+            st.one_of(ODD_TEXT, st.dictionaries(st.sampled_from(("en-US", "zh-HK", "xx")), ODD_TEXT))
+        )
+    for name in draw(
+        st.lists(st.sampled_from(("language", "maxTurns", "temperature", "mode", "hints")), max_size=2)
+    ):
+        body["config"][name] = draw(ODD_SCALAR)
+    return body
+
+
+@pytest.mark.parametrize("route", ["/api/make-call-optimized", "/api/test-optimization"])
+def test_the_example_workflow_with_odd_values_never_gets_a_5xx(app_stack, route):
+    session = requests.Session()
+
+    @_fuzz_settings(20)
+    @given(body=clinic_calls_with_odd_values())
+    def fuzz(body):
+        if route == "/api/test-optimization":
+            body = {**body, "utterances": ["Hello?", {"dtmf": "2"}, "yes"]}
+        response = session.post(
+            f"{app_stack.base_url}{route}", json=body, headers={"x-api-key": KEY}, timeout=30
+        )
+        shown = f"POST {route} {json.dumps(body, ensure_ascii=True)[:3000]}\n-> {response.status_code} {response.text[:500]}"
+        assert response.status_code < 500, shown
+        schema = _declared_schema(route, "POST", response.status_code)
+        assert schema is not None, shown
+        problems = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(response.json())]
+        assert not problems, f"{shown}\nnot the declared shape: {problems[:3]}"
+
+    fuzz()

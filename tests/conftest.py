@@ -49,6 +49,7 @@ class RunningStack:
     base_url: str
     process: subprocess.Popen
     output: list[str]
+    reader: threading.Thread  # ends at the output's end: join it to have every line of a stopped stack
 
     @property
     def port(self) -> int:
@@ -92,11 +93,12 @@ def start_stack(*args: str, env: dict[str, str] | None = None, timeout: float = 
                 ready.set()
         ready.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     if not ready.wait(timeout) or not base_url or process.poll() is not None:
         process.kill()
         raise RuntimeError("local stack did not start:\n" + "".join(output))
-    return RunningStack(base_url[0], process, output)
+    return RunningStack(base_url[0], process, output, reader)
 
 
 def stop_stack(stack: RunningStack) -> None:

@@ -70,8 +70,11 @@ def serve(stack: LocalStack, started: float) -> None:
         routes = ", ".join(spec.websocket_routes)
         print(f"  WebSocket ws://127.0.0.1:{stack.port}/{spec.websocket_stage}  ({routes})")
     print(f"  DynamoDB (moto) {stack.dynamodb.endpoint_url}: {', '.join(t.name for t in spec.tables)}")
-    print(f"ready in {(time.perf_counter() - started) * 1000:.0f} ms; Ctrl-C stops it", flush=True)
-    stack.serve_forever()
+    stack.serve_forever(
+        on_started=lambda: print(
+            f"ready in {(time.perf_counter() - started) * 1000:.0f} ms; Ctrl-C stops it", flush=True
+        )
+    )
 
 
 def run(stack: LocalStack, args: argparse.Namespace, started: float) -> int:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,17 @@ class _Connection:
     user_agent: str
     last_active: float = field(default_factory=time.time)
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._on_started()
 
 
 def _compile_route(route: HttpRoute) -> re.Pattern[str]:
@@ -181,15 +193,23 @@ class LocalStack:
                 raise RuntimeError("local stack did not start")
             time.sleep(0.01)
 
-    def serve_forever(self) -> None:
-        """Serves in the foreground until Ctrl-C (uvicorn handles the signal and shuts down cleanly)."""
+    def serve_forever(self, on_started: Callable[[], None] = lambda: None) -> None:
+        """Serves in the foreground until Ctrl-C (uvicorn handles the signal and shuts down cleanly).
+        `on_started` runs once uvicorn serves: only from then on is Ctrl-C uvicorn's to handle. Before it,
+        Python's default handler raises KeyboardInterrupt wherever the main thread is, even inside the
+        construction of uvicorn's event loop, which then fails again when it is collected."""
         if self.spec is None:
             self.prepare()
-        self._server = self._make_server()
+        self._server = self._make_server(on_started)
         try:
             self._server.run(sockets=[self._socket])
         finally:
             self.dynamodb.stop()
+
+    def stop_serving(self) -> None:
+        """Asks the server to shut down gracefully (what Ctrl-C does)."""
+        if self._server is not None:
+            self._server.should_exit = True
 
     def stop(self) -> None:
         if self._server is not None:
@@ -199,7 +219,7 @@ class LocalStack:
         self.dynamodb.stop()
         self._socket.close()
 
-    def _make_server(self) -> uvicorn.Server:
+    def _make_server(self, on_started: Callable[[], None] = lambda: None) -> uvicorn.Server:
         config = uvicorn.Config(
             self.app(),
             log_level="warning",
@@ -208,7 +228,7 @@ class LocalStack:
             ws_max_size=WEBSOCKET_MAX_MESSAGE_BYTES,
             timeout_graceful_shutdown=3,
         )
-        return uvicorn.Server(config)
+        return _Server(config, on_started)
 
     # ------------------------------------------------------------------ invocation
     def _handler(self, function: FunctionSpec) -> Handler:

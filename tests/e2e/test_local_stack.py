@@ -6,6 +6,7 @@ import base64
 import json
 import signal
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import boto3
@@ -15,6 +16,7 @@ from botocore.config import Config
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from kimiyi_local.stack import LocalStack
 from tests.conftest import ROOT, RunningStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
@@ -176,9 +178,28 @@ def test_ctrl_c_stops_the_stack_cleanly():
     stack = start_stack("--template", str(ECHO_TEMPLATE), "--env-file", "/nonexistent")
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=15) == 0
-    time.sleep(0.2)  # the reader thread collects the last lines
+    stack.reader.join(timeout=10)  # the output's end, once the process has exited
     assert "local stack stopped" in "".join(stack.output)
     assert "Traceback" not in "".join(stack.output)
+
+
+def test_ready_is_said_only_once_ctrl_c_is_the_servers_to_handle():
+    # Said earlier, a Ctrl-C right after it met Python's default handler: KeyboardInterrupt raised inside
+    # the construction of uvicorn's event loop, whose half-built loop then failed again when collected
+    # (a traceback in the output of a clean stop).
+    stack = LocalStack(port=0, template=ECHO_TEMPLATE, env_file=Path("/nonexistent"))
+    seen = []
+
+    def started():
+        seen.append(signal.getsignal(signal.SIGINT))
+        stack.stop_serving()
+
+    try:
+        stack.serve_forever(on_started=started)
+    finally:
+        stack.dynamodb.stop()
+    assert len(seen) == 1 and seen[0] not in (signal.default_int_handler, signal.SIG_DFL)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and given back afterwards
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain; charset=utf-8", "application/xml"])

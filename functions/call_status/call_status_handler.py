@@ -4,9 +4,10 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from kimiyi.adapters.call_records import CallRecords
 from kimiyi.adapters.calls_store import CallsStore
 from kimiyi.settings import Settings
-from kimiyi.webhooks import CallRecords, CallStatusWebhook
+from kimiyi.webhooks import CallStatusWebhook
 
 logger = Logger()
 settings = Settings()

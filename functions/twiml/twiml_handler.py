@@ -11,12 +11,12 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from kimiyi.adapters.call_records import CallRecords
 from kimiyi.adapters.calls_store import CallsStore
 from kimiyi.classic import ClassicCall
 from kimiyi.llm import FailoverChain, chain_from_env, env_with_secrets
 from kimiyi.settings import Settings
 from kimiyi.twiml import TwimlWebhook
-from kimiyi.webhooks import CallRecords
 
 logger = Logger()
 settings = Settings()

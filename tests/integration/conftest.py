@@ -7,9 +7,9 @@ import pytest
 from moto import mock_aws
 
 from kimiyi.adapters import dynamodb as dynamodb_adapter
+from kimiyi.adapters.call_records import CallRecords
 from kimiyi.adapters.calls_store import CallsStore
 from kimiyi.settings import clear_secrets_cache
-from kimiyi.webhooks import CallRecords
 from kimiyi_local.dynamodb import create_tables
 from kimiyi_local.runtime import load_handler
 from kimiyi_local.template import read_stack

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .adapters.call_records import CallRecords
 from .adapters.calls_store import CallsStore, ConflictError
 from .conversation import CallState, Say, TurnInput, TurnOutcome, run_turn
 from .conversation.turn import opening
@@ -29,7 +30,7 @@ from .inputs import whole_number
 from .languages import UnknownLanguageError, get_language
 from .llm import FailoverChain
 from .twiml import UNKNOWN_CALL_LINE, gather, say_and_dial, say_and_hangup, workflow_of
-from .webhooks import BadRequest, CallRecords, TwilioRequest
+from .webhooks import BadRequest, TwilioRequest
 from .workflow import Workflow
 
 WEBHOOK_PATH = "/api/twiml-optimized"

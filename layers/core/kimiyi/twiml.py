@@ -9,9 +9,10 @@ from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from botocore.exceptions import ClientError
 from twilio.twiml.voice_response import VoiceResponse
 
+from .adapters.call_records import CallRecords
+from .adapters.calls_store import CallsStore, SessionExists
 from .api_keys import DEFAULT_TENANT
 from .languages import ClassicVoice, UnknownLanguageError, get_language, holding_phrase_for
 from .observability import mask_phone
@@ -19,7 +20,6 @@ from .staging import stage
 from .webhooks import (
     CONNECT_ACTION,
     BadRequest,
-    CallRecords,
     TwilioRequest,
     bad_request,
     inbound_tracking_id,
@@ -177,7 +177,7 @@ class TwimlWebhook:
     def __init__(
         self,
         *,
-        store: Any,  # kimiyi.adapters.calls_store.CallsStore
+        store: CallsStore,
         records: CallRecords,
         classic: ClassicTurns,
         auth_token: Callable[[], str],
@@ -276,8 +276,6 @@ class TwimlWebhook:
         record = staged.to_record()
         try:
             self.store.put_session(tracking_id, record)
-        except ClientError as error:  # a concurrent retry staged it first: use theirs
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        except SessionExists:  # a concurrent retry staged it first: use theirs
             return self.store.get_session(tracking_id)
         return record

@@ -1,4 +1,5 @@
-"""Twilio's webhooks on the HTTP API: the signed form body in, TwiML out, and the call records they keep.
+"""Twilio's webhooks on the HTTP API: the signed form body in, TwiML out (the call records they keep are
+kimiyi.adapters.call_records).
 
 Twilio signs the exact public URL it called plus every POST parameter. An HTTP API event carries the
 form base64-encoded and the path without any custom-domain mapping, so the URL is rebuilt from the
@@ -18,20 +19,17 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
-from botocore.exceptions import ClientError
 from twilio.twiml.voice_response import VoiceResponse
 
-from .api_keys import DEFAULT_TENANT
 from .inputs import JsonInputError, is_text, parse_json, printable, whole_number
 from .observability import mask_phone
 from .twilio_signature import header, webhook_is_valid
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 200  # Twilio's voice webhooks send about 30
-CALL_TTL_SECONDS = 24 * 3600  # as kimiyi.adapters.calls_store: records live as long as the session
 
 
 class BadRequest(ValueError):
@@ -186,134 +184,6 @@ STATUS_RANK = {
 }
 
 
-class CallRecords:
-    """Calls-table items the webhooks own, next to kimiyi.adapters.calls_store's SESSION and STATE:
-
-    - `CALL#<trackingId>` / `STATUS`: Twilio's view of the call (status, duration, answeredBy, the
-      ConversationRelay session's end and handoff data, errors, timestamps);
-    - `CALL#<trackingId>` / `TWIML#<turn>`: the TwiML answered to each classic Gather turn, so a retried
-      webhook gets the same answer without advancing the conversation again;
-    - `INBOUND#<E.164 number>` / `WORKFLOW`: the session template for calls to one of our numbers (no TTL).
-    """
-
-    def __init__(self, table: Any, clock: Any = time.time) -> None:  # a boto3 Table resource
-        self._table = table
-        self._clock = clock
-
-    def _expiry(self) -> int:
-        return int(self._clock()) + CALL_TTL_SECONDS
-
-    # ------------------------------------------------------------------ classic turns
-    def rendered(self, tracking_id: str, turn_key: str) -> tuple[str, str] | None:
-        """(callSid, TwiML) answered earlier for this turn, if any."""
-        item = self._table.get_item(
-            Key={"pk": f"CALL#{tracking_id}", "sk": f"TWIML#{turn_key}"}, ConsistentRead=True
-        ).get("Item")
-        if item is None or int(item.get("expiresAt", 0)) <= self._clock():
-            return None
-        return item["callSid"], item["twiml"]
-
-    def keep_rendered(self, tracking_id: str, turn_key: str, call_sid: str, twiml: str) -> str:
-        """Stores this turn's TwiML unless another invocation stored it first; returns the stored one."""
-        try:
-            self._table.put_item(
-                Item={
-                    "pk": f"CALL#{tracking_id}",
-                    "sk": f"TWIML#{turn_key}",
-                    "callSid": call_sid,
-                    "twiml": twiml,
-                    "expiresAt": self._expiry(),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            earlier = self.rendered(tracking_id, turn_key)
-            return earlier[1] if earlier else twiml
-        return twiml
-
-    # ------------------------------------------------------------------ inbound numbers
-    def inbound_template(self, number: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"pk": f"INBOUND#{number}", "sk": "WORKFLOW"}).get("Item")
-        return json.loads(item["template"]) if item else None
-
-    def put_inbound_template(
-        self,
-        number: str,
-        workflow: Mapping[str, Any],
-        *,
-        variables: Mapping[str, Any] | None = None,
-        mode: str = "stream",
-        workflow_id: str = "",
-        tenant_id: str = DEFAULT_TENANT,
-    ) -> None:
-        """Answers calls to `number` with `workflow` ({nodes, edges, globalPrompt, config}); the calls are
-        `tenant_id`'s."""
-        template = {
-            "workflow": dict(workflow),
-            "variables": dict(variables or {}),
-            "mode": mode,
-            "workflowId": workflow_id,
-            "tenantId": tenant_id,
-        }
-        self._table.put_item(
-            Item={
-                "pk": f"INBOUND#{number}",
-                "sk": "WORKFLOW",
-                "template": json.dumps(template, ensure_ascii=False),
-            }
-        )
-
-    # ------------------------------------------------------------------ status
-    def status(self, tracking_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(
-            Key={"pk": f"CALL#{tracking_id}", "sk": "STATUS"}, ConsistentRead=True
-        ).get("Item")
-
-    def record_status(self, tracking_id: str, status: str, fields: Mapping[str, Any]) -> bool:
-        """Moves the call to `status` with `fields`, unless it is already there or further on (a late
-        `ringing` after `completed`, or a retried callback): then nothing changes and False is returned."""
-        rank = STATUS_RANK[status]
-        now_ms = int(self._clock() * 1000)
-        values = {**fields, "status": status, "statusRank": rank, "updatedAt": now_ms}
-        values[f"{_timestamp_name(status)}"] = now_ms
-        try:
-            self._update(
-                tracking_id,
-                values,
-                condition="attribute_not_exists(statusRank) OR statusRank < :statusRank",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def record_fields(self, tracking_id: str, fields: Mapping[str, Any]) -> None:
-        """Sets facts that do not depend on ordering (the relay session's end, handoff data, answeredBy):
-        writing them twice writes the same values, so a retried callback changes nothing."""
-        self._update(tracking_id, {**fields, "updatedAt": int(self._clock() * 1000)})
-
-    def _update(self, tracking_id: str, values: Mapping[str, Any], condition: str | None = None) -> None:
-        values = {**values, "expiresAt": self._expiry()}
-        names = {f"#{name}": name for name in values}
-        extra = {"ConditionExpression": condition} if condition else {}
-        self._table.update_item(
-            Key={"pk": f"CALL#{tracking_id}", "sk": "STATUS"},
-            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
-            **extra,
-        )
-
-
-def _timestamp_name(status: str) -> str:
-    """'in-progress' -> 'inProgressAt', 'no-answer' -> 'noAnswerAt'."""
-    head, *rest = status.split("-")
-    return head + "".join(part.title() for part in rest) + "At"
-
-
 def inbound_tracking_id(call_sid: str) -> str:
     """An inbound call's trackingId, derived from its CallSid: a retried webhook stages nothing twice, and
     callbacks configured on the number (without a trackingId) still find the call."""
@@ -382,6 +252,18 @@ def handoff_data(raw: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+class StatusRecords(Protocol):
+    """Where a call's STATUS is kept (kimiyi.adapters.call_records.CallRecords)."""
+
+    def record_status(self, tracking_id: str, status: str, fields: Mapping[str, Any]) -> bool: ...
+
+    def record_fields(self, tracking_id: str, fields: Mapping[str, Any]) -> None: ...
+
+
+class Sessions(Protocol):
+    def get_session(self, tracking_id: str) -> dict[str, Any] | None: ...
+
+
 class CallStatusWebhook:
     """POST /api/call-status?trackingId=…: Twilio's status callbacks and the <Connect action> callback.
 
@@ -394,8 +276,8 @@ class CallStatusWebhook:
     def __init__(
         self,
         *,
-        store: Any,  # kimiyi.adapters.calls_store.CallsStore
-        records: CallRecords,
+        store: Sessions,
+        records: StatusRecords,
         auth_token: Callable[[], str],
         public_base_url: str,
         logger: Any,

@@ -10,6 +10,7 @@ return expired items for up to two days, and moto never expires them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -18,8 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..api_keys import DEFAULT_TENANT
-
-CALL_TTL_SECONDS = 24 * 3600
+from .items import CALL_TTL_SECONDS, ConditionFailed, alive, call_key, conditional, connection_key
 
 
 class DuplicateTurn(RuntimeError):
@@ -44,10 +44,8 @@ class Connection:
     call_sid: str = ""
 
 
-def _alive(item: dict[str, Any] | None, now: float) -> dict[str, Any] | None:
-    if item is None or int(item.get("expiresAt", 0)) <= now:
-        return None
-    return item
+class SessionExists(RuntimeError):
+    """A session was already staged under this trackingId (a retried webhook staged it first)."""
 
 
 class CallsStore:
@@ -60,23 +58,27 @@ class CallsStore:
 
     # ------------------------------------------------------------------ sessions
     def get_session(self, tracking_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"pk": f"CALL#{tracking_id}", "sk": "SESSION"}).get("Item")
-        item = _alive(item, self._clock())
+        item = self._table.get_item(Key=call_key(tracking_id, "SESSION")).get("Item")
+        item = alive(item, self._clock())
         return json.loads(item["session"]) if item else None
 
     def put_session(self, tracking_id: str, session: dict[str, Any]) -> None:
-        """Stores what make-call staged: the workflow snapshot, variables, mode (once per trackingId)."""
-        self._table.put_item(
-            Item={
-                "pk": f"CALL#{tracking_id}",
-                "sk": "SESSION",
-                "session": json.dumps(session, ensure_ascii=False),
-                # Beside the JSON too, so an ownership check reads it without the workflow.
-                "tenantId": session.get("tenantId") or DEFAULT_TENANT,
-                "expiresAt": self._expiry(),
-            },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        """Stores what make-call staged: the workflow snapshot, variables, mode (once per trackingId:
+        SessionExists when one is there already)."""
+        try:
+            with conditional():
+                self._table.put_item(
+                    Item={
+                        **call_key(tracking_id, "SESSION"),
+                        "session": json.dumps(session, ensure_ascii=False),
+                        # Beside the JSON too, so an ownership check reads it without the workflow.
+                        "tenantId": session.get("tenantId") or DEFAULT_TENANT,
+                        "expiresAt": self._expiry(),
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+        except ConditionFailed:
+            raise SessionExists(tracking_id) from None
 
     # ------------------------------------------------------------------ conversation state
     def load_state(self, tracking_id: str) -> tuple[dict[str, Any] | None, int]:
@@ -86,10 +88,8 @@ class CallsStore:
 
     def read_state(self, tracking_id: str) -> StoredState:
         """The stored state, its version and the last turn that finished with it, in one consistent read."""
-        item = self._table.get_item(
-            Key={"pk": f"CALL#{tracking_id}", "sk": "STATE"}, ConsistentRead=True
-        ).get("Item")
-        item = _alive(item, self._clock())
+        item = self._table.get_item(Key=call_key(tracking_id, "STATE"), ConsistentRead=True).get("Item")
+        item = alive(item, self._clock())
         if item is None:
             return StoredState(None, 0, None)
         state = json.loads(item["state"]) if "state" in item else None
@@ -105,8 +105,7 @@ class CallsStore:
             {} if expected_version == 0 else {"ExpressionAttributeValues": {":expected": expected_version}}
         )
         item = {
-            "pk": f"CALL#{tracking_id}",
-            "sk": "STATE",
+            **call_key(tracking_id, "STATE"),
             "state": json.dumps(state, ensure_ascii=False),  # JSON: no float-to-Decimal surprises
             "version": expected_version + 1,
             "expiresAt": self._expiry(),
@@ -114,18 +113,17 @@ class CallsStore:
         if turn_id:
             item["turnId"] = turn_id
         try:
-            self._table.put_item(Item=item, ConditionExpression=condition, **values)
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(tracking_id) from None
-            raise
+            with conditional():
+                self._table.put_item(Item=item, ConditionExpression=condition, **values)
+        except ConditionFailed:
+            raise ConflictError(tracking_id) from None
         return expected_version + 1
 
     def release_state(self, tracking_id: str, turn_id: str) -> None:
         """Notes that `turn_id` finished without saving (its words came after the goodbye, its save lost
         a race, or it failed): the turn that replaced it, waiting for its save, goes on at once."""
         self._table.update_item(
-            Key={"pk": f"CALL#{tracking_id}", "sk": "STATE"},
+            Key=call_key(tracking_id, "STATE"),
             UpdateExpression="SET turnId = :turn, expiresAt = if_not_exists(expiresAt, :expires)",
             ExpressionAttributeValues={":turn": turn_id, ":expires": self._expiry()},
         )
@@ -135,8 +133,7 @@ class CallsStore:
         """Records that the caller interrupted after hearing `heard`; the turn that owns the reply applies it."""
         self._table.put_item(
             Item={
-                "pk": f"CALL#{tracking_id}",
-                "sk": "INTERRUPT",
+                **call_key(tracking_id, "INTERRUPT"),
                 "heard": heard,
                 "at": at_ms,
                 "expiresAt": self._expiry(),
@@ -145,9 +142,9 @@ class CallsStore:
 
     def take_interrupt(self, tracking_id: str) -> tuple[str, int] | None:
         """Removes and returns the pending interrupt (what was heard, when), if any."""
-        old = self._table.delete_item(
-            Key={"pk": f"CALL#{tracking_id}", "sk": "INTERRUPT"}, ReturnValues="ALL_OLD"
-        ).get("Attributes")
+        old = self._table.delete_item(Key=call_key(tracking_id, "INTERRUPT"), ReturnValues="ALL_OLD").get(
+            "Attributes"
+        )
         return (old["heard"], int(old["at"])) if old else None
 
     # ------------------------------------------------------------------ the turn in flight
@@ -160,25 +157,23 @@ class CallsStore:
         ago: the same frame delivered twice must not become two turns."""
         now_ms = int(self._clock() * 1000)
         try:
-            old = self._table.put_item(
-                Item={
-                    "pk": f"CALL#{tracking_id}",
-                    "sk": "ACTIVE",
-                    "turnId": turn_id,
-                    "words": words,
-                    "at": now_ms,
-                    "done": False,
-                    "expiresAt": self._expiry(),
-                },
-                ConditionExpression="attribute_not_exists(pk) OR words <> :words OR #at < :cutoff",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={":words": words, ":cutoff": now_ms - duplicate_window_ms},
-                ReturnValues="ALL_OLD",
-            ).get("Attributes")
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise DuplicateTurn(tracking_id) from None
-            raise
+            with conditional():
+                old = self._table.put_item(
+                    Item={
+                        **call_key(tracking_id, "ACTIVE"),
+                        "turnId": turn_id,
+                        "words": words,
+                        "at": now_ms,
+                        "done": False,
+                        "expiresAt": self._expiry(),
+                    },
+                    ConditionExpression="attribute_not_exists(pk) OR words <> :words OR #at < :cutoff",
+                    ExpressionAttributeNames={"#at": "at"},
+                    ExpressionAttributeValues={":words": words, ":cutoff": now_ms - duplicate_window_ms},
+                    ReturnValues="ALL_OLD",
+                ).get("Attributes")
+        except ConditionFailed:
+            raise DuplicateTurn(tracking_id) from None
         return old or None
 
     def finish_turn(self, tracking_id: str, turn_id: str, state_version: int | None = None) -> None:
@@ -188,20 +183,17 @@ class CallsStore:
         update = "SET done = :done REMOVE stateVersion"
         if state_version is not None:
             update, values[":version"] = "SET done = :done, stateVersion = :version", state_version
-        try:
+        with contextlib.suppress(ConditionFailed), conditional():  # failed: a newer turn owns the call
             self._table.update_item(
-                Key={"pk": f"CALL#{tracking_id}", "sk": "ACTIVE"},
+                Key=call_key(tracking_id, "ACTIVE"),
                 UpdateExpression=update,
                 ConditionExpression="turnId = :turn",
                 ExpressionAttributeValues=values,
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise  # a newer turn owns the call: nothing to mark
 
     def turn_signals(self, tracking_id: str) -> tuple[str | None, int | None]:
         """(the current turn's id, when the caller last interrupted) in one round trip."""
-        keys = [{"pk": f"CALL#{tracking_id}", "sk": sk} for sk in ("ACTIVE", "INTERRUPT")]
+        keys = [call_key(tracking_id, sk) for sk in ("ACTIVE", "INTERRUPT")]
         name = self._table.name
         items = self._table.meta.client.batch_get_item(
             RequestItems={name: {"Keys": keys, "ConsistentRead": True}}
@@ -214,8 +206,7 @@ class CallsStore:
     def map_connection(self, connection_id: str, tracking_id: str) -> None:
         self._table.put_item(
             Item={
-                "pk": f"CONN#{connection_id}",
-                "sk": "CONN",
+                **connection_key(connection_id),
                 "trackingId": tracking_id,
                 "connectedAt": int(self._clock() * 1000),
                 "expiresAt": self._expiry(),
@@ -224,26 +215,24 @@ class CallsStore:
 
     def bind_call(self, connection_id: str, call_sid: str) -> None:
         self._table.update_item(
-            Key={"pk": f"CONN#{connection_id}", "sk": "CONN"},
+            Key=connection_key(connection_id),
             UpdateExpression="SET callSid = :sid",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":sid": call_sid},
         )
 
     def connection(self, connection_id: str) -> Connection | None:
-        item = self._table.get_item(
-            Key={"pk": f"CONN#{connection_id}", "sk": "CONN"}, ConsistentRead=True
-        ).get("Item")
-        item = _alive(item, self._clock())
+        item = self._table.get_item(Key=connection_key(connection_id), ConsistentRead=True).get("Item")
+        item = alive(item, self._clock())
         if item is None:
             return None
         return Connection(connection_id, item["trackingId"], item.get("callSid", ""))
 
     def unmap_connection(self, connection_id: str) -> Connection | None:
         try:
-            old = self._table.delete_item(
-                Key={"pk": f"CONN#{connection_id}", "sk": "CONN"}, ReturnValues="ALL_OLD"
-            ).get("Attributes")
+            old = self._table.delete_item(Key=connection_key(connection_id), ReturnValues="ALL_OLD").get(
+                "Attributes"
+            )
         except ClientError:
             return None
         if not old:

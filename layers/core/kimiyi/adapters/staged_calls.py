@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .calls_store import CallsStore
+from .items import call_key
 
 
 class StagedCalls:
@@ -42,4 +43,4 @@ class StagedCalls:
 
 
 def _key(tracking_id: str) -> dict[str, str]:
-    return {"pk": f"CALL#{tracking_id}", "sk": "SESSION"}
+    return call_key(tracking_id, "SESSION")

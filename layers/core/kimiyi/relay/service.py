@@ -35,7 +35,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..adapters.calls_store import CallsStore, ConflictError, Connection, DuplicateTurn, StoredState
-from ..adapters.websocket_sender import ConnectionGone, StreamingSender, post
+from ..adapters.websocket_sender import ConnectionGone
 from ..api_keys import DEFAULT_TENANT
 from ..cache import TurnCache
 from ..conversation import (
@@ -56,6 +56,7 @@ from ..observability import mask_phone
 from ..twilio_signature import handshake_is_valid, header
 from ..workflow import Workflow, parse_workflow
 from . import protocol
+from .sender import StreamingSender, send
 
 CANCEL_CHECK_S = 0.1  # how often a turn's watch asks the store whether the caller barged in or spoke again
 SAVE_WAIT_S = 3.0  # the longest a turn waits for the turn it replaced to save: that turn's environment died
@@ -596,7 +597,7 @@ class Relay:
 
     def _send(self, connection_id: str, message: dict) -> bool:
         try:
-            post(self.connections, connection_id, message)
+            send(self.connections, connection_id, message)
             return True
         except ConnectionGone:
             return False

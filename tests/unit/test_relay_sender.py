@@ -6,7 +6,8 @@ import threading
 import boto3
 from botocore.stub import Stubber
 
-from kimiyi.adapters.websocket_sender import ConnectionGone, StreamingSender, post
+from kimiyi.adapters.websocket_sender import ConnectionGone
+from kimiyi.relay.sender import StreamingSender, send
 
 
 class GatedClient:
@@ -82,13 +83,13 @@ def test_post_raises_connection_gone_for_410_and_other_errors_as_they_are():
             "post_to_connection", service_error_code="LimitExceededException", http_status_code=429
         )
         try:
-            post(client, "c1", {"type": "text", "token": "x", "last": True})
+            send(client, "c1", {"type": "text", "token": "x", "last": True})
         except ConnectionGone:
             pass
         else:
             raise AssertionError("410 did not raise ConnectionGone")
         try:
-            post(client, "c1", {"type": "text", "token": "x", "last": True})
+            send(client, "c1", {"type": "text", "token": "x", "last": True})
         except ConnectionGone:
             raise AssertionError("a 429 is not a hang-up") from None
         except client.exceptions.LimitExceededException:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..conversation import TurnOutcome
-from ..conversation.turn import CACHE as CACHE_PROVIDER  # the provider a turn reports when the cache answered
+if TYPE_CHECKING:  # types only: reporting a turn's figures must not load the turn pipeline
+    from ..conversation import TurnOutcome
 
 
 class TurnReportLike(Protocol):
@@ -100,8 +100,11 @@ class TurnRecord:
         if outcome is None:
             raise ValueError("a turn without an outcome has no figures to record")
         marks = {name: max(0.0, ms) for name, ms in outcome.marks.as_ms().items()}
-        asked_llm = outcome.provider not in (None, CACHE_PROVIDER) and not (
-            outcome.provider == scripted_provider and outcome.failovers == 0
+        # A turn the cache answered whole asked no LLM; nor did one the scripted responder answered first.
+        asked_llm = (
+            outcome.provider is not None
+            and outcome.cache_hit is not True
+            and not (outcome.provider == scripted_provider and outcome.failovers == 0)
         )
         first_token = None
         if asked_llm and "llmRequest" in marks and "firstToken" in marks:

@@ -139,6 +139,14 @@ def write_result(name: str, figures: dict[str, Any], results_dir: Path = RESULTS
     return path
 
 
+def summary_or_none(
+    values: Iterable[float], qs: Sequence[int] = DEFAULT_PERCENTILES
+) -> dict[str, float] | None:
+    """`summarize`, or None when there are no values (a figure nothing was measured for)."""
+    samples = list(values)
+    return summarize(samples, qs) if samples else None
+
+
 def summaries(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     """`summarize` of each named list of samples that is not empty, in the same order."""
     return {name: summarize(values) for name, values in samples.items() if values}

@@ -35,7 +35,15 @@ import boto3  # noqa: E402
 boto3.setup_default_session()  # before any handler builds a client: they copy the session's hooks
 
 from bench import relay_turns  # noqa: E402
-from bench.common import format_table, machine, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_llm_flags,
+    check_args,
+    finish,
+    format_table,
+    machine_line,
+    new_parser,
+    use_local_llm,
+)
 
 PRICES_AS_OF = "2026-11-24"
 REGION = "us-east-1"
@@ -327,12 +335,14 @@ def send_status_callbacks(client: Any, base_url: str, tracking_id: str) -> list[
 
 
 def run(args: argparse.Namespace) -> tuple[AwsCounter, list[int], int]:
-    import os
-
     import httpx
 
     from kimiyi_local.llm_server import LocalLLMServer
     from kimiyi_local.stack import LocalStack
+
+    def count_invocations(stack: LocalStack) -> None:
+        original_handler = stack._handler
+        stack._handler = lambda function: counter.wrap(function, original_handler(function))  # type: ignore[method-assign]
 
     counter = AwsCounter()
     counter.install()
@@ -341,42 +351,32 @@ def run(args: argparse.Namespace) -> tuple[AwsCounter, list[int], int]:
     with LocalLLMServer(
         reply=relay_turns.DEFAULT_REPLY, first_token_ms=args.first_token_ms, token_ms=args.token_ms
     ) as llm:
-        os.environ.update({"LLM_BASE_URL": llm.openai_base_url, "LLM_MODEL": "local-fake"})
-        os.environ.update({"LLM_API_KEY": "local", "LLM_PROVIDER_ORDER": "compatible,scripted"})
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-        stack = LocalStack(port=0, function_overrides={relay_turns.RELAY_FUNCTION: recorder})
-        original_handler = stack._handler
-        stack._handler = lambda function: counter.wrap(function, original_handler(function))  # type: ignore[method-assign]
-        stack.start()
-        try:
-            assert stack.spec is not None
-            recorder.load(stack.spec.functions[relay_turns.RELAY_FUNCTION])
-            with httpx.Client(timeout=relay_turns.RECV_TIMEOUT_S) as client:
+        use_local_llm(llm.openai_base_url, metrics=True)  # writing the EMF lines is part of the cost
+        with (
+            relay_turns.running_stack(recorder, count_invocations) as stack,
+            httpx.Client(timeout=relay_turns.RECV_TIMEOUT_S) as client,
+        ):
 
-                def call(turns: int, shop: str) -> None:
-                    played = relay_turns.play_call(
-                        client,
-                        stack.base_url,
-                        recorder,
-                        None,
-                        turns,  # type: ignore[arg-type]
-                        shop=shop,
-                        reply=relay_turns.DEFAULT_REPLY,
-                        barge_in=False,
-                        quiet_s=1.0,
-                    )
-                    time.sleep(0.2)  # let $disconnect run before the next call's count
-                    statuses.extend(send_status_callbacks(client, stack.base_url, played.tracking_id))
+            def call(turns: int, shop: str) -> None:
+                played = relay_turns.play_call(
+                    client,
+                    stack.base_url,
+                    recorder,
+                    None,
+                    turns,  # type: ignore[arg-type]
+                    shop=shop,
+                    reply=relay_turns.DEFAULT_REPLY,
+                    barge_in=False,
+                    quiet_s=1.0,
+                )
+                time.sleep(0.2)  # let $disconnect run before the next call's count
+                statuses.extend(send_status_callbacks(client, stack.base_url, played.tracking_id))
 
-                counter.enabled = False
-                call(
-                    2, "Shop warm-up"
-                )  # warm-up: imports, first clients, table creation are not a call's cost
-                counter.enabled = True
-                for index in range(args.calls):
-                    call(args.turns_per_call, relay_turns.shop_name(index))
-        finally:
-            stack.stop()
+            counter.enabled = False
+            call(2, "Shop warm-up")  # warm-up: imports, first clients, table creation are not a call's cost
+            counter.enabled = True
+            for index in range(args.calls):
+                call(args.turns_per_call, relay_turns.shop_name(index))
     attribute_posts(counter)
     return counter, statuses, args.calls
 
@@ -496,7 +496,7 @@ def cost_per_1000_minutes(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = new_parser(__doc__)
     parser.add_argument("--calls", type=int, default=3, help="measured calls (default 3)")
     parser.add_argument("--turns-per-call", type=int, default=10, help="caller turns per call (default 10)")
     parser.add_argument(
@@ -505,17 +505,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--call-minutes", type=float, default=3.0, help="mean call length in minutes (default 3)"
     )
-    parser.add_argument(
-        "--first-token-ms", type=float, default=200.0, help="the LLM server's first-token time"
-    )
-    parser.add_argument("--token-ms", type=float, default=10.0, help="the LLM server's gap between tokens")
+    add_llm_flags(parser)
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.turns_per_call < 1:
-        parser.error("--calls and --turns-per-call must be at least 1")
-    if args.turns_per_minute <= 0 or args.call_minutes <= 0:
-        parser.error("--turns-per-minute and --call-minutes must be positive")
-    if args.first_token_ms < 0 or args.token_ms < 0:
-        parser.error("--first-token-ms and --token-ms must be >= 0")
+    check_args(
+        parser, args, at_least_one=("calls", "turns_per_call"), positive=("turns_per_minute", "call_minutes")
+    )
     return args
 
 
@@ -528,8 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = cost_per_1000_minutes(use, args.turns_per_minute, args.call_minutes)
     total = sum(cost for _, cost, _ in rows)
 
-    box = machine()
-    print(f"Machine: {box['cpu']}, {box['cores']} cores, Python {box['python']} ({box['os']})")
+    print(machine_line())
     print(
         f"{calls} calls x {args.turns_per_call} turns (+ goodbye) through the real relay; LLM server "
         f"{args.first_token_ms:g} ms first token, {args.token_ms:g} ms/token; 4 status callbacks per call"
@@ -625,8 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "runSeconds": round(elapsed, 1),
     }
-    written = write_result("cost", figures)
-    print(f"\nMeasured in {elapsed:.1f} s. Figures: {written.relative_to(REPO)}")
+    finish("cost", figures, elapsed)
     return 0
 
 

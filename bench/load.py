@@ -20,7 +20,6 @@ Writes bench/results/load.json and, when matplotlib is installed, docs/benchmark
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import random
@@ -41,13 +40,23 @@ import httpx  # noqa: E402
 from websockets.exceptions import WebSocketException  # noqa: E402
 
 from bench import relay_turns as harness  # noqa: E402
-from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_llm_flags,
+    check_args,
+    finish,
+    format_table,
+    machine_line,
+    new_parser,
+    pyplot,
+    save_figure,
+    summary_or_none,
+    use_local_llm,
+)
 from kimiyi.adapters.calls_store import CallsStore  # noqa: E402
 from kimiyi_local import llm_server  # noqa: E402
 from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
 from kimiyi_local.stack import LocalStack  # noqa: E402
 
-PLOT_PATH = REPO / "docs" / "benchmarks" / "load.png"
 STAGING_AT_ONCE = 20  # calls being set up at the same time, as a dialler ramps up
 STAGING_TIMEOUT_S = 120.0  # for all calls of a level to be set up
 FDS_PER_CALL = 8  # client socket, server socket, LLM and management-API connections, with margin
@@ -237,56 +246,84 @@ def summarize_level(
     errors: Counter = Counter()
     for record in records:
         errors.update(record.errors)
-    missing_from_state = sum(_missing_from_state(store, record) for record in records)
-    no_reply = sum(len(record.sent) - len(record.completed) for record in records)
     prompts = [i for i in invocations if i.message_type == "prompt"]
-    talk = [
-        i.report for i in prompts if i.report and i.report.outcome and i.report.outcome.node_path == ("talk",)
-    ]
-    fallback = [r for r in talk if r.outcome and (r.outcome.provider != "compatible" or r.outcome.failures)]
-    server_ms = [r.latency_ms for r in talk if r.latency_ms is not None]
-    marks = [r.outcome.marks.as_ms() for r in talk if r.outcome and r.outcome.provider == "compatible"]
-    to_request = [m["llmRequest"] for m in marks if "llmRequest" in m]
-    to_first_token = [m["firstToken"] for m in marks if "firstToken" in m]
-    why_fallback = Counter(f for r in fallback if r.outcome for f in r.outcome.failures)
-    client_ms = [ms for record in records for ms in record.first_text_ms]
+    talk = [i.report for i in prompts if i.report and _answered_at_talk(i.report)]
     completed = sum(len(record.completed) for record in records)
-    details = {key[8:]: n for key, n in errors.items() if key.startswith("detail: ")}
     return {
         "calls": calls,
-        "callsConnected": sum(1 for record in records if record.tracking_id),
-        "stagingSeconds": round(staged_s, 1),
-        "turnsAttempted": sum(len(record.sent) for record in records),
-        "turnsCompleted": completed,
-        "turnsNotAttempted": sum(record.not_attempted for record in records),
-        "goodbyes": sum(1 for record in records if record.goodbye),
-        "errors": {
-            "handlerFailures": sum(1 for i in prompts if i.report is None),
-            "gatewayErrorFrames": errors["gateway_error_frame"],
-            "timeouts": errors["timeout"],
-            "unexpectedFrames": errors["unexpected_frame"],
-            "connectFailures": errors["connecting_failure"],
-            "midCallFailures": errors["talking_failure"],
-            "goodbyeFailures": errors["goodbye_failure"],
-            "notRecorded": errors["not_recorded"],
-            "callersStuckAtEnd": stuck,
+        **_call_counts(records, staged_s),
+        "errors": _errors(errors, prompts, stuck),
+        "errorDetails": {key[8:]: n for key, n in errors.items() if key.startswith("detail: ")},
+        **_fallbacks(talk, errors),
+        "lostTurns": {
+            "noReply": sum(len(record.sent) - len(record.completed) for record in records),
+            "missingFromState": sum(_missing_from_state(store, record) for record in records),
         },
-        "errorDetails": details,
-        "fallbackTurns": len(fallback),
-        "fallbackReasons": dict(why_fallback.most_common(5)),
-        # Cross-check of fallbackTurns from the client: replies that were not the LLM server's text.
-        "repliesNotFromLlm": errors["changed_reply"],
-        "lostTurns": {"noReply": no_reply, "missingFromState": missing_from_state},
-        "serverTurnLatencyMs": summarize(server_ms) if server_ms else None,
-        "clientFirstTextMs": summarize(client_ms, (50, 95, 99)) if client_ms else None,
-        # Where a streamed turn's time goes, from its received time (LLM-answered turns only).
-        "receivedToLlmRequestMs": summarize(to_request) if to_request else None,
-        "receivedToFirstTokenMs": summarize(to_first_token) if to_first_token else None,
+        **_latencies(talk, records),
         "elapsedSeconds": round(elapsed_s, 1),
         "turnsPerSecond": round(completed / elapsed_s, 2),
         "processCpuSeconds": round(cpu_s, 1),
         "cpuBusyPercentOfAllCores": round(100 * cpu_s / elapsed_s / (os.cpu_count() or 1), 1),
-        "samples": {"serverTurnLatencyMs": server_ms, "clientFirstTextMs": client_ms},
+        "samples": {
+            "serverTurnLatencyMs": _server_ms(talk),
+            "clientFirstTextMs": [ms for record in records for ms in record.first_text_ms],
+        },
+    }
+
+
+def _answered_at_talk(report: harness.TurnReport) -> bool:
+    return report.outcome is not None and report.outcome.node_path == ("talk",)
+
+
+def _call_counts(records: list[CallRecord], staged_s: float) -> dict[str, Any]:
+    return {
+        "callsConnected": sum(1 for record in records if record.tracking_id),
+        "stagingSeconds": round(staged_s, 1),
+        "turnsAttempted": sum(len(record.sent) for record in records),
+        "turnsCompleted": sum(len(record.completed) for record in records),
+        "turnsNotAttempted": sum(record.not_attempted for record in records),
+        "goodbyes": sum(1 for record in records if record.goodbye),
+    }
+
+
+def _errors(errors: Counter, prompts: list[harness.Invocation], stuck: int) -> dict[str, int]:
+    return {
+        "handlerFailures": sum(1 for i in prompts if i.report is None),
+        "gatewayErrorFrames": errors["gateway_error_frame"],
+        "timeouts": errors["timeout"],
+        "unexpectedFrames": errors["unexpected_frame"],
+        "connectFailures": errors["connecting_failure"],
+        "midCallFailures": errors["talking_failure"],
+        "goodbyeFailures": errors["goodbye_failure"],
+        "notRecorded": errors["not_recorded"],
+        "callersStuckAtEnd": stuck,
+    }
+
+
+def _fallbacks(talk: list[harness.TurnReport], errors: Counter) -> dict[str, Any]:
+    """Turns another provider answered (the chain's reasons), cross-checked from the client's side."""
+    outcomes = [r.outcome for r in talk if r.outcome]
+    fallback = [o for o in outcomes if o.provider != "compatible" or o.failures]
+    return {
+        "fallbackTurns": len(fallback),
+        "fallbackReasons": dict(Counter(f for o in fallback for f in o.failures).most_common(5)),
+        # Cross-check of fallbackTurns from the client: replies that were not the LLM server's text.
+        "repliesNotFromLlm": errors["changed_reply"],
+    }
+
+
+def _server_ms(talk: list[harness.TurnReport]) -> list[float]:
+    return [r.latency_ms for r in talk if r.latency_ms is not None]
+
+
+def _latencies(talk: list[harness.TurnReport], records: list[CallRecord]) -> dict[str, Any]:
+    marks = [r.outcome.marks.as_ms() for r in talk if r.outcome and r.outcome.provider == "compatible"]
+    return {
+        "serverTurnLatencyMs": summary_or_none(_server_ms(talk)),
+        "clientFirstTextMs": summary_or_none(ms for record in records for ms in record.first_text_ms),
+        # Where a streamed turn's time goes, from its received time (LLM-answered turns only).
+        "receivedToLlmRequestMs": summary_or_none(m["llmRequest"] for m in marks if "llmRequest" in m),
+        "receivedToFirstTokenMs": summary_or_none(m["firstToken"] for m in marks if "firstToken" in m),
     }
 
 
@@ -363,12 +400,8 @@ def breakdown(levels: list[dict[str, Any]]) -> str:
 
 def plot(levels: list[dict[str, Any]], path: Path) -> Path | None:
     """Latency percentiles and throughput against concurrent calls; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     calls = [level["calls"] for level in levels]
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -405,33 +438,27 @@ def plot(levels: list[dict[str, Any]], path: Path) -> Path | None:
     )
     twin.set(ylabel="% of all cores", ylim=(0, 130))
     twin.legend(fontsize=8, loc="upper left")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 # --- main -----------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = new_parser(__doc__)
     parser.add_argument("--levels", type=int, nargs="+", default=[10, 50, 200], help="concurrent calls")
     parser.add_argument("--turns-per-call", type=int, default=5, help="streamed turns per call (default 5)")
     parser.add_argument("--think-min-s", type=float, default=0.5, help="caller's pause between turns, from")
     parser.add_argument("--think-max-s", type=float, default=1.5, help="... to (uniform)")
     parser.add_argument("--level-seconds", type=float, default=60.0, help="no turn starts after this")
     parser.add_argument("--turn-timeout-s", type=float, default=30.0, help="a reply not done by then is lost")
-    parser.add_argument("--first-token-ms", type=float, default=200.0)
-    parser.add_argument("--token-ms", type=float, default=10.0)
+    add_llm_flags(parser)
     args = parser.parse_args(argv)
-    if not args.levels or min(args.levels) < 1 or args.turns_per_call < 1:
-        parser.error("--levels and --turns-per-call must be at least 1")
+    if not args.levels or min(args.levels) < 1:
+        parser.error("--levels must be at least 1")
     if not 0 <= args.think_min_s <= args.think_max_s:
         parser.error("--think-min-s must be >= 0 and <= --think-max-s")
-    if args.level_seconds <= 0 or args.turn_timeout_s <= 0 or args.first_token_ms < 0 or args.token_ms < 0:
-        parser.error("--level-seconds and --turn-timeout-s must be > 0, the LLM times >= 0")
+    check_args(parser, args, at_least_one=("turns_per_call",), positive=("level_seconds", "turn_timeout_s"))
     return Settings(
         tuple(args.levels),
         args.turns_per_call,
@@ -464,23 +491,14 @@ def run(settings: Settings) -> list[dict[str, Any]]:
     timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
     results = []
     with LocalLLMServer(reply=settings.reply, **timing) as llm:
-        # As `python -m kimiyi_local run --llm local` wires it: set before the stack reads the environment.
-        os.environ.update({"LLM_BASE_URL": llm.openai_base_url, "LLM_MODEL": "local-fake"})
-        os.environ.update({"LLM_API_KEY": "local", "LLM_PROVIDER_ORDER": "compatible,scripted"})
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-        stack = LocalStack(port=0, function_overrides={harness.RELAY_FUNCTION: recorder})
-        stack.start()
-        try:
-            assert stack.spec is not None
-            recorder.load(stack.spec.functions[harness.RELAY_FUNCTION])
+        use_local_llm(llm.openai_base_url, metrics=True)  # the EMF lines are part of the load
+        with harness.running_stack(recorder) as stack:
             store = harness.calls_store(stack)
             run_level(2, settings, stack, recorder, store)  # warm-up: imports, first connections; not counted
             for calls in settings.levels:
                 print(f"level {calls}: running ...", file=sys.stderr, flush=True)
                 results.append(run_level(calls, settings, stack, recorder, store))
                 time.sleep(2)  # let the level's $disconnects finish before the next starts
-        finally:
-            stack.stop()
     return results
 
 
@@ -493,8 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.devnull, "w", encoding="utf-8") as devnull, redirect_stdout(devnull):
         levels = run(settings)
     elapsed_s = time.perf_counter() - started
-    box = machine()
-    print(f"\nMachine: {box['cpu']}, {box['cores']} cores, Python {box['python']} ({box['os']})")
+    print(f"\n{machine_line()}")
     print(
         "Everything in this one process on those cores: uvicorn (local API Gateway), the relay handler on "
         "worker threads, moto DynamoDB, the local LLM server and every caller thread."
@@ -529,10 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         "levels": levels,
         "runSeconds": round(elapsed_s, 1),
     }
-    written = write_result("load", figures)
-    plotted = plot(levels, PLOT_PATH)
-    print(f"\nMeasured in {elapsed_s:.1f} s. Figures: {written.relative_to(REPO)}")
-    print(f"Plot: {plotted.relative_to(REPO)}" if plotted else "Plot: skipped (matplotlib is not installed)")
+    finish("load", figures, elapsed_s, lambda path: plot(levels, path))
     lost = sum(sum(level["lostTurns"].values()) for level in levels)
     return 1 if lost else 0
 

@@ -13,9 +13,7 @@ docs/benchmarks/pipeline_overhead.png.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import socket
 import sys
 import time
@@ -26,7 +24,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # so `python bench/pipeline_overhead.py` finds the `bench` package
 
-from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_llm_flags,
+    check_args,
+    finish,
+    format_table,
+    load_example,
+    load_workflow,
+    machine_line,
+    new_parser,
+    plot_cdf,
+    pyplot,
+    save_figure,
+    summaries,
+)
 from kimiyi.chunking import ClauseChunker  # noqa: E402
 from kimiyi.conversation import CallState, Say, TurnInput, TurnOutcome, run_turn  # noqa: E402
 from kimiyi.conversation.turn import LlmRequested, opening  # noqa: E402
@@ -35,15 +46,6 @@ from kimiyi.llm import BreakerSettings, CompatibleProvider, FailoverChain, Provi
 from kimiyi.llm.tokens import split_into_tokens  # noqa: E402
 from kimiyi.workflow import Workflow, parse_workflow  # noqa: E402
 from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
-
-PLOT_PATH = REPO / "docs" / "benchmarks" / "pipeline_overhead.png"
-CLINIC_EXAMPLE = REPO / "examples" / "clinic-appointment.json"
-CLINIC_VARIABLES = {
-    "patientName": "Anna",
-    "clinicName": "Bright Smile",
-    "appointmentTime": "3 pm",
-    "balanceDue": 0,
-}
 
 # The first clause ("Sure,") is complete at the 2nd token, so the server's wait before it is known.
 FIXED_REPLY = "Sure, I can help."
@@ -58,31 +60,10 @@ NEVER_OPEN = BreakerSettings(failure_threshold=10**9)  # every failover turn pay
 DROP_AFTER_TOKENS = 3  # the primary's tokens before it drops the connection
 FAILOVER_WARMUP = 3  # also what opens the default breaker (3 failures) in the circuit-open case
 
-# One conversation node and an end node: a turn is exactly one streamed LLM call.
-BENCH_WORKFLOW = {
-    "globalPrompt": "You are the phone assistant of a small shop. Keep every reply to one short sentence.",
-    "nodes": [
-        {
-            "id": "talk",
-            "type": "conversation",
-            "data": {
-                "isStart": True,
-                "prompt": "Answer the caller's question briefly.",
-                "scriptedLine": "How can I help you?",
-            },
-        },
-        {"id": "bye", "type": "end", "data": {"text": "Goodbye!"}},
-    ],
-    "edges": [
-        {
-            "id": "talk-bye",
-            "source": "talk",
-            "target": "bye",
-            "data": {"condition": {"type": "intent", "intent": "goodbye"}},
-        }
-    ],
-    "config": {"language": "en-US", "maxTokens": 60, "temperature": 0.3},
-}
+# The relay benchmarks' workflow: one conversation node that loops on itself and an end node, no LLM-judged
+# edge, so a turn is exactly one streamed LLM call. {{shop}} is its one variable.
+BENCH_WORKFLOW = load_workflow("shop")
+BENCH_VARIABLES = {"shop": "Corner Bikes"}
 
 
 class BenchError(RuntimeError):
@@ -269,7 +250,7 @@ def run_scenario(
         "reply": outcomes[-1].reply,
         "llmRequestsPerTurn": requests,
         "tokensToFirstClause": sorted(set(samples.pop("tokens_to_first_clause"))),
-        "metricsMs": {name: summarize(values) for name, values in samples.items()},
+        "metricsMs": summaries(samples),
         "samplesMs": {name: [round(v, 3) for v in values] for name, values in samples.items()},
         "turnsMs": [outcome.marks.as_ms() for outcome in outcomes],
     }
@@ -338,7 +319,7 @@ def run_failover_case(
         "failures": list(outcomes[-1].failures),
         "callerHears": sorted({outcome.reply for outcome in outcomes}),
         "warmupFailures": [list(outcome.failures) for outcome in warmup],
-        "metricsMs": {name: summarize(values) for name, values in samples.items()},
+        "metricsMs": summaries(samples),
         "turnsMs": [outcome.marks.as_ms() for outcome in outcomes],
     }
 
@@ -419,12 +400,8 @@ def failover_note(settings: Settings) -> str:
 
 def plot(isolated: dict, judged: dict, failover: dict[str, dict], path: Path) -> Path | None:
     """CDFs of turn latency and overhead, and failover latency bars; None when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for label, result, color in (("one LLM call", isolated, "C0"), ("clinic, with judging", judged, "C1")):
@@ -432,9 +409,8 @@ def plot(isolated: dict, judged: dict, failover: dict[str, dict], path: Path) ->
             ("d_received_to_first_chunk", "-", "received -> first chunk"),
             ("e_overhead", ":", "overhead (e)"),
         ):
-            values = sorted(max(value, 0.01) for value in result["samplesMs"][key])  # log axis
-            fractions = [(i + 1) / len(values) for i in range(len(values))]
-            left.plot(values, fractions, style, color=color, label=f"{label}: {what}")
+            values = [max(value, 0.01) for value in result["samplesMs"][key]]  # log axis
+            plot_cdf(left, values, style, color=color, label=f"{label}: {what}")
     left.set(
         xscale="log",
         xlabel="ms (log)",
@@ -454,18 +430,14 @@ def plot(isolated: dict, judged: dict, failover: dict[str, dict], path: Path) ->
     )
     right.invert_yaxis()
     right.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 # --- main ---------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = new_parser(__doc__)
     parser.add_argument(
         "--turns", type=int, default=200, help="measured turns, one LLM call each (default 200)"
     )
@@ -476,17 +448,17 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument(
         "--failover-turns", type=int, default=20, help="measured turns per failover case (default 20)"
     )
-    parser.add_argument("--first-token-ms", type=float, default=200.0, help="the server's first-token time")
-    parser.add_argument("--token-ms", type=float, default=10.0, help="the server's gap between tokens")
+    add_llm_flags(parser)
     parser.add_argument(
         "--deadline-ms", type=float, default=300.0, help="the failover chain's first-token deadline"
     )
     args = parser.parse_args(argv)
-    for name in ("turns", "judged_turns", "failover_turns"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.warmup < 0 or args.first_token_ms < 0 or args.token_ms < 0:
-        parser.error("--warmup, --first-token-ms and --token-ms must be >= 0")
+    check_args(
+        parser,
+        args,
+        at_least_one=("turns", "judged_turns", "failover_turns"),
+        non_negative=("warmup", "first_token_ms", "token_ms"),
+    )
     if args.deadline_ms <= args.first_token_ms + 50:
         parser.error(
             "--deadline-ms must exceed --first-token-ms by more than 50 ms, or the secondary times out too"
@@ -504,13 +476,14 @@ def parse_args(argv: list[str] | None) -> Settings:
 
 def scenarios() -> tuple[Scenario, Scenario]:
     bench = parse_workflow(BENCH_WORKFLOW)
-    clinic = parse_workflow(json.loads(CLINIC_EXAMPLE.read_text(encoding="utf-8")))
+    example = load_example("clinic-appointment")
+    clinic = parse_workflow(example)
     isolated = Scenario(
         "isolated",
         "bench workflow, conversation node 'talk' (no LLM-judged edges), utterance matching no edge: "
         "exactly one streamed LLM call per turn",
         bench,
-        opening(bench)[1],
+        opening(bench, BENCH_VARIABLES)[1],
         ISOLATED_UTTERANCE,
         judge_calls=0,
     )
@@ -519,7 +492,7 @@ def scenarios() -> tuple[Scenario, Scenario]:
         "clinic example at ask_confirm, utterance matching no keyword/intent: one judging call "
         "(router answers 0, stay) then the streamed reply",
         clinic,
-        opening(clinic, CLINIC_VARIABLES)[1],
+        opening(clinic, example["config"]["variables"])[1],
         JUDGED_UTTERANCE,
         judge_calls=1,
     )
@@ -553,8 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     elapsed_s = time.perf_counter() - started
 
-    box = machine()
-    print(f"Machine: {box['cpu']}, {box['cores']} cores, Python {box['python']} ({box['os']})")
+    print(machine_line())
     print(
         f"Local LLM server: first token {settings.first_token_ms:g} ms, {settings.token_ms:g} ms/token; "
         f"openai async client via FailoverChain, one chain reused; warm-up {settings.warmup} turns not counted"
@@ -586,10 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "runSeconds": round(elapsed_s, 1),
     }
-    written = write_result("pipeline_overhead", figures)
-    plotted = plot(isolated, judged, failover, PLOT_PATH)
-    print(f"\nMeasured in {elapsed_s:.1f} s. Figures: {written.relative_to(REPO)}")
-    print(f"Plot: {plotted.relative_to(REPO)}" if plotted else "Plot: skipped (matplotlib is not installed)")
+    finish("pipeline_overhead", figures, elapsed_s, lambda path: plot(isolated, judged, failover, path))
     return 0
 
 

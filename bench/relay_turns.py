@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +36,21 @@ import boto3  # noqa: E402
 import httpx  # noqa: E402
 from websockets.sync.client import ClientConnection  # noqa: E402
 
-from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    Samples,
+    add_llm_flags,
+    check_args,
+    finish,
+    format_table,
+    load_workflow,
+    machine_line,
+    new_parser,
+    plot_cdf,
+    pyplot,
+    save_figure,
+    summaries,
+    use_local_llm,
+)
 from kimiyi.adapters.calls_store import CallsStore  # noqa: E402
 from kimiyi.chunking import ClauseChunker  # noqa: E402
 from kimiyi.languages import get_language  # noqa: E402
@@ -50,14 +63,17 @@ from kimiyi_local.runtime import load_handler  # noqa: E402
 from kimiyi_local.stack import LocalStack  # noqa: E402
 from kimiyi_local.template import REGION, FunctionSpec  # noqa: E402
 
-PLOT_PATH = REPO / "docs" / "benchmarks" / "relay_turns.png"
 RELAY_FUNCTION = "RelayFunction"
+# One conversation node that loops on itself (an `always` edge), and an end node on the goodbye intent: no
+# LLM-judged edge, so a caller turn is exactly one streamed LLM reply. {{shop}} in its global prompt differs
+# per call, so the LLM server's record of a request names the call that sent it.
+BENCH_WORKFLOW = load_workflow("shop")
 API_KEY = "local-dev-key"  # the local stack's documented defaults
 AUTH_TOKEN = "local-auth-token"
 CALL = {"to": "+12125550123", "from": "+12125550100"}
 
+MAX_REPLY_TOKENS = BENCH_WORKFLOW["config"]["maxTokens"]  # a longer reply would be cut by the server
 # 29 tokens; the first clause "Of course," is complete at the 3rd, and the reply has four clauses.
-MAX_REPLY_TOKENS = 60  # the bench workflow's maxTokens: a longer reply would be cut by the server
 DEFAULT_REPLY = (
     "Of course, we are open on Saturday from nine to five. "
     "You can book online, or I can take your details for you right now."
@@ -78,36 +94,6 @@ CACHE_SHOP = "Shop cached"  # one shop for every cache call: the variables are p
 SETUP_PAUSE_S = 0.15  # a caller hears the welcome greeting before speaking; setup is handled meanwhile
 RECV_TIMEOUT_S = 10.0  # per turn: no turn here should take more than a second
 RECORD_TIMEOUT_S = 10.0  # waiting for the server's record of a turn
-
-# One conversation node that loops on itself, and an end node on the goodbye intent: no LLM-judged
-# edge, so a caller turn is exactly one streamed LLM reply.
-BENCH_WORKFLOW = {
-    "workflowId": "bench-relay-turns",
-    # {{shop}} differs per call, so the LLM server's record of a request names the call that sent it.
-    "globalPrompt": "You are the phone assistant of {{shop}}, a small shop. Keep every reply short.",
-    "nodes": [
-        {
-            "id": "talk",
-            "type": "conversation",
-            "data": {
-                "isStart": True,
-                "prompt": "Answer the caller's question briefly.",
-                "scriptedLine": "How can I help you?",
-            },
-        },
-        {"id": "bye", "type": "end", "data": {"text": "Goodbye!"}},
-    ],
-    "edges": [
-        {
-            "id": "talk-bye",
-            "source": "talk",
-            "target": "bye",
-            "data": {"condition": {"type": "intent", "intent": "goodbye"}},
-        },
-        {"id": "talk-talk", "source": "talk", "target": "talk", "data": {"condition": {"type": "always"}}},
-    ],
-    "config": {"language": "en-US", "maxTokens": MAX_REPLY_TOKENS, "temperature": 0.3},
-}
 
 
 class BenchError(RuntimeError):
@@ -418,11 +404,8 @@ def streams_of(call: PlayedCall, timings: list[StreamTiming]) -> list[StreamTimi
 def streaming_samples(
     calls: list[PlayedCall], settings: Settings, timings: list[StreamTiming]
 ) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {}
-
-    def add(name: str, value: float) -> None:
-        samples.setdefault(name, []).append(value)
-
+    samples = Samples()
+    add = samples.add
     for call in calls:
         streams = streams_of(call, timings)
         if len(streams) != len(call.server):
@@ -482,11 +465,8 @@ def cache_samples(calls: list[PlayedCall]) -> dict[str, list[float]]:
 def barge_in_samples(
     calls: list[PlayedCall], recorder: RelayRecorder, settings: Settings
 ) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {}
-
-    def add(name: str, value: float) -> None:
-        samples.setdefault(name, []).append(value)
-
+    samples = Samples()
+    add = samples.add
     for call in calls:
         ends = clause_ends(call.reply)
         for index, invocation in enumerate(call.server):
@@ -594,12 +574,8 @@ def _mean_p50_max(summary: dict) -> list[float]:
 
 def plot(streaming: dict[str, list[float]], barge_in: dict[str, list[float]], path: Path) -> Path | None:
     """Latency CDFs, frames per turn against tokens, and interrupt -> last frame; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5))
     for key, label in (
@@ -607,11 +583,8 @@ def plot(streaming: dict[str, list[float]], barge_in: dict[str, list[float]], pa
         ("client_first_text", "client: prompt sent -> first frame"),
         ("server_minus_first_token", "server minus first-token time"),
     ):
-        values = sorted(streaming[key])
-        left.plot(values, [(i + 1) / len(values) for i in range(len(values))], label=label)
+        plot_cdf(left, streaming[key], label=label)
     left.set(xlabel="ms", ylabel="fraction of turns", title="Turn latency to the first text frame")
-    left.legend(fontsize=8)
-    left.grid(alpha=0.3)
     frames = [int(v) for v in streaming["frames"]]
     tokens = int(max(streaming["tokens"]))
     counts = {n: frames.count(n) for n in range(min(frames), max(frames) + 1)}
@@ -625,32 +598,25 @@ def plot(streaming: dict[str, list[float]], barge_in: dict[str, list[float]], pa
         ("server_interrupt_to_stream_left", "server: interrupt -> LLM stream abandoned"),
         ("server_interrupt_to_turn_returned", "server: interrupt -> turn done"),
     ):
-        values = sorted(barge_in[key])
-        right.plot(values, [(i + 1) / len(values) for i in range(len(values))], label=label)
+        plot_cdf(right, barge_in[key], label=label)
     right.set(xlabel="ms after the interrupt", ylabel="fraction of barge-ins", title="Barge-in")
-    right.legend(fontsize=8)
-    right.grid(alpha=0.3)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    for axes in (left, right):
+        axes.legend(fontsize=8)
+        axes.grid(alpha=0.3)
+    return save_figure(figure, path)
 
 
 # --- main -----------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = new_parser(__doc__)
     parser.add_argument("--calls", type=int, default=10, help="measured calls without barge-in (default 10)")
     parser.add_argument("--turns-per-call", type=int, default=20, help="streamed turns per call (default 20)")
     parser.add_argument("--barge-in-calls", type=int, default=2, help="calls that barge in every turn")
     parser.add_argument("--barge-in-turns-per-call", type=int, default=16, help="(default 16)")
     parser.add_argument("--warmup-turns", type=int, default=5, help="turns of an uncounted first call")
-    parser.add_argument(
-        "--first-token-ms", type=float, default=200.0, help="the LLM server's first-token time"
-    )
-    parser.add_argument("--token-ms", type=float, default=10.0, help="the LLM server's gap between tokens")
+    add_llm_flags(parser)
     parser.add_argument(
         "--quiet-ms", type=float, default=1000.0, help="after a barge-in, silence that ends the turn"
     )
@@ -660,17 +626,16 @@ def parse_args(argv: list[str] | None) -> Settings:
         "--cache-calls", type=int, default=20, help="calls of common phrases; the first fills the cache"
     )
     args = parser.parse_args(argv)
-    for name in ("calls", "turns_per_call", "barge_in_calls", "barge_in_turns_per_call", "parallel"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    check_args(
+        parser,
+        args,
+        at_least_one=("calls", "turns_per_call", "barge_in_calls", "barge_in_turns_per_call", "parallel"),
+        non_negative=("warmup_turns", "first_token_ms", "token_ms"),
+        positive=("quiet_ms",),
+    )
     if args.cache_calls == 1 or args.cache_calls < 0:
         parser.error("--cache-calls must be 0 or at least 2 (the first call fills the cache)")
-    if args.warmup_turns < 0 or args.first_token_ms < 0 or args.token_ms < 0 or args.quiet_ms <= 0:
-        parser.error("--warmup-turns, --first-token-ms and --token-ms must be >= 0, --quiet-ms > 0")
-    if args.reply != args.reply.strip() or len(clause_ends(args.reply)) < 2:
-        parser.error("--reply must have at least two clauses and no leading or trailing spaces")
-    if len(split_into_tokens(args.reply)) > MAX_REPLY_TOKENS:
-        parser.error(f"--reply must be at most {MAX_REPLY_TOKENS} tokens (the bench workflow's maxTokens)")
+    check_reply(parser, args.reply, clauses=2)
     return Settings(
         args.calls,
         args.turns_per_call,
@@ -692,6 +657,33 @@ def calls_store(stack: LocalStack) -> CallsStore:
     return CallsStore(dynamodb.Table(KimiyiSettings().tables.calls))
 
 
+@contextmanager
+def running_stack(
+    recorder: RelayRecorder | None = None, before_start: Callable[[LocalStack], None] | None = None
+) -> Iterator[LocalStack]:
+    """The local stack in this process (set its environment first, e.g. `common.use_local_llm`), stopped on
+    the way out. With a recorder, the recorder is its RelayFunction, loaded once the stack has started."""
+    stack = LocalStack(port=0, function_overrides={RELAY_FUNCTION: recorder} if recorder else None)
+    if before_start is not None:
+        before_start(stack)
+    stack.start()
+    try:
+        if recorder is not None:
+            assert stack.spec is not None
+            recorder.load(stack.spec.functions[RELAY_FUNCTION])
+        yield stack
+    finally:
+        stack.stop()
+
+
+def check_reply(parser: argparse.ArgumentParser, reply: str, clauses: int = 1) -> None:
+    """--reply: at least `clauses` clauses, no outer spaces, and short enough for the bench workflow."""
+    if not reply or reply != reply.strip() or len(clause_ends(reply)) < clauses:
+        parser.error(f"--reply must have at least {clauses} clause(s) and no leading or trailing spaces")
+    if len(split_into_tokens(reply)) > MAX_REPLY_TOKENS:
+        parser.error(f"--reply must be at most {MAX_REPLY_TOKENS} tokens (the bench workflow's maxTokens)")
+
+
 @dataclass
 class Played:
     streaming: list[PlayedCall]
@@ -705,59 +697,46 @@ def run(settings: Settings) -> Played:
     recorder = RelayRecorder()
     timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
     with LocalLLMServer(reply=settings.reply, **timing) as llm:
-        # As `python -m kimiyi_local run --llm local` wires it: set before the stack reads the environment.
-        os.environ.update({"LLM_BASE_URL": llm.openai_base_url, "LLM_MODEL": "local-fake"})
-        os.environ.update({"LLM_API_KEY": "local", "LLM_PROVIDER_ORDER": "compatible,scripted"})
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # one JSON log line per turn would bury the tables
-        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the EMF blobs would too (not the records)
-        stack = LocalStack(port=0, function_overrides={RELAY_FUNCTION: recorder})
-        stack.start()
-        try:
-            assert stack.spec is not None
-            recorder.load(stack.spec.functions[RELAY_FUNCTION])
+        use_local_llm(llm.openai_base_url)
+        with running_stack(recorder) as stack, httpx.Client(timeout=RECV_TIMEOUT_S) as client:
             store = calls_store(stack)
-            with httpx.Client(timeout=RECV_TIMEOUT_S) as client:
 
-                def call(
-                    turns: int, shop: str, barge_in: bool = False, reply: str = settings.reply, **options: Any
-                ) -> PlayedCall:
-                    return play_call(
-                        client,
-                        stack.base_url,
-                        recorder,
-                        store,
-                        turns,
-                        shop=shop,
-                        reply=reply,
-                        barge_in=barge_in,
-                        quiet_s=settings.quiet_ms / 1000,
-                        **options,
-                    )
+            def call(
+                turns: int, shop: str, barge_in: bool = False, reply: str = settings.reply, **options: Any
+            ) -> PlayedCall:
+                return play_call(
+                    client,
+                    stack.base_url,
+                    recorder,
+                    store,
+                    turns,
+                    shop=shop,
+                    reply=reply,
+                    barge_in=barge_in,
+                    quiet_s=settings.quiet_ms / 1000,
+                    **options,
+                )
 
-                if settings.warmup_turns:
-                    call(settings.warmup_turns, "Shop warm-up")
-                # `parallel` calls at a time, as independent callers: each call's turns stay in order.
-                with ThreadPoolExecutor(settings.parallel) as callers:
-                    streaming = list(
-                        callers.map(
-                            lambda i: call(settings.turns_per_call, shop_name(i)), range(settings.calls)
-                        )
-                    )
-                # Barge-ins always get the long reply: its second clause is still to come when the
-                # caller interrupts, which is what they measure.
-                llm.configure(reply=DEFAULT_REPLY)
-                barge_ins = [
-                    call(settings.barge_in_turns_per_call, f"Shop barge-in {i}", True, DEFAULT_REPLY)
-                    for i in range(settings.barge_in_calls)
-                ]
-                llm.configure(reply=settings.reply)
-                cached = [
-                    call(len(CACHE_PHRASES), CACHE_SHOP, utterances=CACHE_PHRASES)
-                    for _ in range(settings.cache_calls)
-                ]
+            if settings.warmup_turns:
+                call(settings.warmup_turns, "Shop warm-up")
+            # `parallel` calls at a time, as independent callers: each call's turns stay in order.
+            with ThreadPoolExecutor(settings.parallel) as callers:
+                streaming = list(
+                    callers.map(lambda i: call(settings.turns_per_call, shop_name(i)), range(settings.calls))
+                )
+            # Barge-ins always get the long reply: its second clause is still to come when the
+            # caller interrupts, which is what they measure.
+            llm.configure(reply=DEFAULT_REPLY)
+            barge_ins = [
+                call(settings.barge_in_turns_per_call, f"Shop barge-in {i}", True, DEFAULT_REPLY)
+                for i in range(settings.barge_in_calls)
+            ]
+            llm.configure(reply=settings.reply)
+            cached = [
+                call(len(CACHE_PHRASES), CACHE_SHOP, utterances=CACHE_PHRASES)
+                for _ in range(settings.cache_calls)
+            ]
             timings = llm.stream_timings()
-        finally:
-            stack.stop()
     return Played(streaming, barge_ins, cached, recorder, timings)
 
 
@@ -771,9 +750,11 @@ def main(argv: list[str] | None = None) -> int:
     streaming = streaming_samples(played.streaming, settings, played.timings)
     barge_in = barge_in_samples(barge_in_calls, played.recorder, settings)
     cache = cache_samples(played.cached)
-    streaming_summary = {name: summarize(values) for name, values in streaming.items()}
-    barge_in_summary = {name: summarize(values) for name, values in barge_in.items()}
-    cache_summary = {name: summarize(values) for name, values in cache.items() if values}
+    streaming_summary, barge_in_summary, cache_summary = (
+        summaries(streaming),
+        summaries(barge_in),
+        summaries(cache),
+    )
     ends = clause_ends(settings.reply)
     k = ends[0]
     tokens = len(split_into_tokens(settings.reply))
@@ -781,8 +762,7 @@ def main(argv: list[str] | None = None) -> int:
     cut_ok = sum(1 for check in cuts if check["ok"])
     frames_mean = streaming_summary["frames"]["mean"]
 
-    box = machine()
-    print(f"Machine: {box['cpu']}, {box['cores']} cores, Python {box['python']} ({box['os']})")
+    print(machine_line())
     print(
         f"Local stack in process, real relay handler; local LLM server: first token "
         f"{settings.first_token_ms:g} ms, {settings.token_ms:g} ms/token"
@@ -827,10 +807,7 @@ def main(argv: list[str] | None = None) -> int:
         "bargeIn": {"metrics": barge_in_summary, "samples": barge_in, "cutChecks": cuts},
         "runSeconds": round(elapsed_s, 1),
     }
-    written = write_result("relay_turns", figures)
-    plotted = plot(streaming, barge_in, PLOT_PATH)
-    print(f"\nMeasured in {elapsed_s:.1f} s. Figures: {written.relative_to(REPO)}")
-    print(f"Plot: {plotted.relative_to(REPO)}" if plotted else "Plot: skipped (matplotlib is not installed)")
+    finish("relay_turns", figures, elapsed_s, lambda path: plot(streaming, barge_in, path))
     if cut_ok != len(cuts):
         raise BenchError(f"the stored reply was not cut in {len(cuts) - cut_ok} barge-in turns: {cuts}")
     return 0

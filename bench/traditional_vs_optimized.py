@@ -31,9 +31,7 @@ installed, docs/benchmarks/traditional_vs_optimized.png. About 40 seconds with t
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import os
 import statistics
 import sys
 import textwrap
@@ -51,7 +49,18 @@ sys.path.insert(0, str(REPO))  # so `python bench/traditional_vs_optimized.py` f
 import httpx  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_llm_flags,
+    check_args,
+    finish,
+    format_table,
+    machine_line,
+    new_parser,
+    pyplot,
+    save_figure,
+    summarize,
+    use_local_llm,
+)
 from bench.relay_turns import (  # noqa: E402  the relay harness: workflow, defaults, socket, turns
     API_KEY,
     AUTH_TOKEN,
@@ -59,9 +68,10 @@ from bench.relay_turns import (  # noqa: E402  the relay harness: workflow, defa
     CALL,
     DEFAULT_REPLY,
     GOODBYE,
-    MAX_REPLY_TOKENS,
     BenchError,
+    check_reply,
     open_call,
+    running_stack,
     say_goodbye,
     stream_turn,
 )
@@ -70,10 +80,8 @@ from kimiyi.llm.tokens import split_into_tokens  # noqa: E402
 from kimiyi.twiml import SPEECH_TIMEOUT_S  # noqa: E402
 from kimiyi_local import simulator  # noqa: E402
 from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
-from kimiyi_local.stack import LocalStack  # noqa: E402
 
 NAME = "traditional_vs_optimized"
-PLOT_PATH = REPO / "docs" / "benchmarks" / f"{NAME}.png"
 # One shop for every call: the variables are part of the cache key, so calls share cached replies.
 VARIABLES = {"shop": "Corner Bikes"}
 
@@ -308,24 +316,15 @@ def check_llm_requests(requests: int, calls: int) -> None:
 def run(settings: Settings) -> tuple[list[PlayedCall], list[PlayedCall]]:
     """Plays the calls, classic and stream alternating; returns (classic, stream) with the warm-ups first."""
     timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
+    classic: list[PlayedCall] = []
+    stream: list[PlayedCall] = []
     with LocalLLMServer(reply=settings.reply, **timing) as llm:
-        # As `python -m kimiyi_local run --llm local` wires it: set before the stack reads the environment.
-        os.environ.update({"LLM_BASE_URL": llm.openai_base_url, "LLM_MODEL": "local-fake"})
-        os.environ.update({"LLM_API_KEY": "local", "LLM_PROVIDER_ORDER": "compatible,scripted"})
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # one JSON log line per turn would bury the tables
-        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the EMF blobs would too (not the records)
-        stack = LocalStack(port=0)
-        stack.start()
-        try:
-            classic: list[PlayedCall] = []
-            stream: list[PlayedCall] = []
-            with httpx.Client(timeout=TIMEOUT_S) as client:
-                for _ in range(settings.calls):
-                    classic.append(play_classic(client, stack.base_url, settings.reply))
-                    stream.append(play_stream(client, stack.base_url, settings.reply))
-            requests = len(llm.stream_timings())
-        finally:
-            stack.stop()
+        use_local_llm(llm.openai_base_url)
+        with running_stack() as stack, httpx.Client(timeout=TIMEOUT_S) as client:
+            for _ in range(settings.calls):
+                classic.append(play_classic(client, stack.base_url, settings.reply))
+                stream.append(play_stream(client, stack.base_url, settings.reply))
+        requests = len(llm.stream_timings())
     check_stream_paths(stream[1:])
     check_llm_requests(requests, settings.calls)
     return classic, stream
@@ -423,12 +422,8 @@ def ratios_table(ratios: dict) -> str:
 def plot(rows: list[dict], ratios: dict, settings: Settings, path: Path) -> Path | None:
     """Grouped bars per turn: classic and stream p50 (log scale: a cache hit is tens of times shorter),
     the ratio over each group; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     figure, axes = plt.subplots(figsize=(11, 5))
     positions = range(len(rows))
@@ -459,35 +454,24 @@ def plot(rows: list[dict], ratios: dict, settings: Settings, path: Path) -> Path
     )
     axes.legend(fontsize=8, loc="upper left")
     axes.grid(axis="y", alpha=0.3, which="both")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 # --- main ------------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = new_parser(__doc__)
     parser.add_argument(
         "--calls", type=int, default=6, help="calls of each pipeline, the first a warm-up (default 6)"
     )
-    parser.add_argument(
-        "--first-token-ms", type=float, default=200.0, help="the LLM server's first-token time"
-    )
-    parser.add_argument("--token-ms", type=float, default=10.0, help="the LLM server's gap between tokens")
+    add_llm_flags(parser)
     parser.add_argument("--reply", default=DEFAULT_REPLY, help="what the LLM server streams every turn")
     args = parser.parse_args(argv)
     if args.calls < 2:
         parser.error("--calls must be at least 2 (the first call of each pipeline is a warm-up)")
-    if args.first_token_ms < 0 or args.token_ms < 0:
-        parser.error("--first-token-ms and --token-ms must be >= 0")
-    if not args.reply.strip() or args.reply != args.reply.strip():
-        parser.error("--reply must be non-empty, with no leading or trailing spaces")
-    if len(split_into_tokens(args.reply)) > MAX_REPLY_TOKENS:
-        parser.error(f"--reply must be at most {MAX_REPLY_TOKENS} tokens (the bench workflow's maxTokens)")
+    check_args(parser, args)
+    check_reply(parser, args.reply)
     return Settings(args.calls, args.first_token_ms, args.token_ms, args.reply)
 
 
@@ -499,8 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = figures_of(classic, stream)
     measured = settings.calls - 1
 
-    box = machine()
-    print(f"Machine: {box['cpu']}, {box['cores']} cores, Python {box['python']} ({box['os']})")
+    print(machine_line())
     print(
         f"Local stack in process, real handlers; local LLM server: first token {settings.first_token_ms:g} ms, "
         f"{settings.token_ms:g} ms/token; reply of {len(split_into_tokens(settings.reply))} tokens"
@@ -527,10 +510,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     record = {"settings": {**dataclasses.asdict(settings), "script": list(SCRIPT), "goodbye": GOODBYE}}
-    written = write_result(NAME, {**record, **figures, "runSeconds": round(elapsed_s, 1)})
-    plotted = plot(figures["perTurn"], figures["ratios"], settings, PLOT_PATH)
-    print(f"\nMeasured in {elapsed_s:.1f} s. Figures: {written.relative_to(REPO)}")
-    print(f"Plot: {plotted.relative_to(REPO)}" if plotted else "Plot: skipped (matplotlib is not installed)")
+    finish(
+        NAME,
+        {**record, **figures, "runSeconds": round(elapsed_s, 1)},
+        elapsed_s,
+        lambda path: plot(figures["perTurn"], figures["ratios"], settings, path),
+    )
     return 0
 
 

@@ -21,20 +21,16 @@ caller heard the very text that turn heard. Any other hit stops the script.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import os
 import random
 import re
 import statistics
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,28 +42,38 @@ sys.path.insert(0, str(REPO))  # so `python bench/cache_calls.py` finds the `ben
 import httpx  # noqa: E402
 from websockets.sync.client import ClientConnection  # noqa: E402
 
-from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_llm_flags,
+    check_args,
+    finish,
+    format_table,
+    load_example,
+    machine_line,
+    new_parser,
+    plot_cdf,
+    pyplot,
+    save_figure,
+    summaries,
+    summary_or_none,
+    use_local_llm,
+)
 from bench.relay_turns import (  # noqa: E402
-    API_KEY,
-    AUTH_TOKEN,
-    CALL,
     RECV_TIMEOUT_S,
     RELAY_FUNCTION,
     BenchError,
     Invocation,
     RelayRecorder,
+    open_relay_call,
+    running_stack,
 )
 from kimiyi.cache import normalise  # noqa: E402
 from kimiyi.conversation.turn import opening  # noqa: E402
 from kimiyi.workflow import parse_workflow  # noqa: E402
-from kimiyi_local import llm_server, simulator  # noqa: E402
+from kimiyi_local import llm_server  # noqa: E402
 from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
-from kimiyi_local.stack import LocalStack  # noqa: E402
 
 NAME = "cache_calls"
-PLOT_PATH = REPO / "docs" / "benchmarks" / f"{NAME}.png"
-WORKFLOW_PATH = REPO / "examples" / "clinic-appointment.json"
-WORKFLOW = json.loads(WORKFLOW_PATH.read_text(encoding="utf-8"))
+WORKFLOW = load_example("clinic-appointment")
 CLINIC = parse_workflow(WORKFLOW)
 SHARED_VARIABLES: dict[str, Any] = dict(WORKFLOW["config"]["variables"])  # the example's own values
 SCENARIOS = ("perPatient", "shared")
@@ -343,22 +349,6 @@ class Heard:
     ended: dict | None = None
 
 
-@contextmanager
-def open_clinic_call(
-    client: httpx.Client, base_url: str, variables: dict[str, Any]
-) -> Iterator[tuple[str, str, ClientConnection]]:
-    """Stages a call of the example with these variables, fetches its TwiML and opens the relay socket as
-    Twilio does; yields (trackingId, the welcome greeting, the socket) after `setup`."""
-    call = {**CALL, "variables": variables}
-    staged = simulator.stage_call(client, base_url, API_KEY, WORKFLOW, call)
-    call_sid = "CA" + uuid.uuid4().hex
-    relay = simulator.fetch_relay(client, staged["twimlUrl"], call_sid, call, AUTH_TOKEN)
-    setup = simulator.setup_frame(call_sid, call, relay)
-    with simulator.open_relay(relay, AUTH_TOKEN) as ws:
-        ws.send(json.dumps(setup))
-        yield staged["trackingId"], relay.attrib.get("welcomeGreeting", ""), ws
-
-
 def say(ws: ClientConnection, step: Step, language: str) -> Heard:
     """Sends the caller's words (or key press) and reads the reply up to its `last` text frame."""
     if step.digit is not None:
@@ -485,7 +475,8 @@ def play_call(
     turns: list[MeasuredTurn] = []
     _, state = opening(CLINIC, variables)
     node, language = state.node_id, state.language
-    with open_clinic_call(stack.client, stack.base_url, variables) as (tracking_id, greeting, ws):
+    with open_relay_call(stack.client, stack.base_url, WORKFLOW, variables) as (tracking_id, relay, ws):
+        greeting = relay.attrib.get("welcomeGreeting", "")
         transcript: list[tuple[str, str]] = [("agent", greeting)]
         said: list[str] = []
         stack.store.drain()
@@ -600,45 +591,53 @@ def miss_medians(turns: list[MeasuredTurn]) -> dict[tuple, float]:
 def scenario_figures(turns: list[MeasuredTurn], medians: dict[tuple, float]) -> dict[str, Any]:
     llm = [t for t in turns if t.needs_llm]
     hits = [t for t in llm if t.cache_hit]
-    repeated = [t for t in llm if t.repeated]
-    cacheable = [t for t in repeated if t.category != "not cacheable"]
+    made = sum(t.llm_requests for t in turns)
+    avoided = sum(t.hits for t in turns)
     lookups = Counter(
         f"{op.kind} {'hit' if op.text is not None else 'miss'}" for t in turns for op in t.lookups
     )
-    saved, unestimated = [], 0
-    for turn in hits:
-        reference = medians.get(turn.kind)
-        if reference is None or turn.latency_ms is None:
-            unestimated += 1
-        else:
-            saved.append(reference - turn.latency_ms)
     latency = {
         category: [t.latency_ms for t in turns if t.category == category and t.latency_ms is not None]
         for category in ("hit", "miss", "not cacheable", "no LLM")
     }
-    made = sum(t.llm_requests for t in turns)
-    avoided = sum(t.hits for t in turns)
     return {
         "calls": len({t.call for t in turns}),
         "turns": len(turns),
         "llmTurns": len(llm),
         "categories": dict(Counter(t.category for t in turns)),
         "hitTurns": len(hits),
-        "repeatedLlmTurns": len(repeated),
-        "repeatedHitTurns": sum(1 for t in repeated if t.cache_hit),
-        "hitRateRepeated": _rate(sum(1 for t in repeated if t.cache_hit), len(repeated)),
-        "repeatedCacheableLlmTurns": len(cacheable),
-        "hitRateRepeatedCacheable": _rate(sum(1 for t in cacheable if t.cache_hit), len(cacheable)),
-        "hitRateAllLlmTurns": _rate(len(hits), len(llm)),
+        **hit_rates(llm),
         "lookups": dict(sorted(lookups.items())),
         "llmRequests": {"needed": made + avoided, "made": made, "avoided": avoided},
-        "latencyMs": {name: summarize(values) for name, values in latency.items() if values},
-        "latencySavedMs": {
-            "total": round(sum(saved), 1),
-            "perHit": summarize(saved) if saved else None,
-            "hitsWithoutReference": unestimated,
-        },
+        "latencyMs": summaries(latency),
+        "latencySavedMs": latency_saved(hits, medians),
         "hitsByPhrase": dict(Counter(f"{t.caller_language} {t.phrase}" for t in hits)),
+    }
+
+
+def hit_rates(llm: list[MeasuredTurn]) -> dict[str, Any]:
+    """Hits among the repeated LLM turns (also leaving out the turns the policy never caches) and among
+    all LLM turns."""
+    repeated = [t for t in llm if t.repeated]
+    cacheable = [t for t in repeated if t.category != "not cacheable"]
+    repeated_hits = sum(1 for t in repeated if t.cache_hit)
+    return {
+        "repeatedLlmTurns": len(repeated),
+        "repeatedHitTurns": repeated_hits,
+        "hitRateRepeated": _rate(repeated_hits, len(repeated)),
+        "repeatedCacheableLlmTurns": len(cacheable),
+        "hitRateRepeatedCacheable": _rate(sum(1 for t in cacheable if t.cache_hit), len(cacheable)),
+        "hitRateAllLlmTurns": _rate(sum(1 for t in llm if t.cache_hit), len(llm)),
+    }
+
+
+def latency_saved(hits: list[MeasuredTurn], medians: dict[tuple, float]) -> dict[str, Any]:
+    """Per hit: the median latency of the turns of its kind the LLM answered in full, minus its own."""
+    saved = [medians[t.kind] - t.latency_ms for t in hits if t.kind in medians and t.latency_ms is not None]
+    return {
+        "total": round(sum(saved), 1),
+        "perHit": summary_or_none(saved),
+        "hitsWithoutReference": len(hits) - len(saved),
     }
 
 
@@ -761,64 +760,64 @@ def cumulative_rates(turns: list[MeasuredTurn]) -> list[tuple[int, float]]:
 def plot(turns: dict[str, list[MeasuredTurn]], figures: dict[str, dict], path: Path) -> Path | None:
     """Latency CDFs of hits and misses, the hit rate as calls accumulate, and LLM requests made vs avoided;
     None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 5.2))
+    plot_latency(left, turns)
+    plot_hit_rate(middle, turns)
+    plot_requests(right, figures)
+    return save_figure(figure, path)
+
+
+def plot_latency(axes: Any, turns: dict[str, list[MeasuredTurn]]) -> None:
     everything = [t for name in SCENARIOS for t in turns[name]]
-    for label, values in (
-        ("cache hits (b)", [t.latency_ms for t in turns["shared"] if t.category == "hit"]),
-        ("cache misses (a + b)", [t.latency_ms for t in everything if t.category == "miss"]),
-        ("not cacheable (a + b)", [t.latency_ms for t in everything if t.category == "not cacheable"]),
-        ("no LLM needed (a + b)", [t.latency_ms for t in everything if t.category == "no LLM"]),
+    for label, category, among in (
+        ("cache hits (b)", "hit", turns["shared"]),
+        ("cache misses (a + b)", "miss", everything),
+        ("not cacheable (a + b)", "not cacheable", everything),
+        ("no LLM needed (a + b)", "no LLM", everything),
     ):
-        ordered = sorted(v for v in values if v is not None)
-        if ordered:
-            left.plot(
-                ordered,
-                [(i + 1) / len(ordered) for i in range(len(ordered))],
-                label=f"{label}, n={len(ordered)}",
-            )
-    left.set(
+        values = [t.latency_ms for t in among if t.category == category and t.latency_ms is not None]
+        if values:
+            plot_cdf(axes, values, label=f"{label}, n={len(values)}")
+    axes.set(
         xlabel="ms (server: received -> first text frame)", ylabel="fraction of turns", title="Turn latency"
     )
-    left.set_xscale("log")
-    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
-    left.grid(alpha=0.3)
+    axes.set_xscale("log")
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    axes.grid(alpha=0.3)
+
+
+def plot_hit_rate(axes: Any, turns: dict[str, list[MeasuredTurn]]) -> None:
     for name, label in (
         ("perPatient", "(a) a different patient every call"),
         ("shared", "(b) shared variables"),
     ):
         points = cumulative_rates(turns[name])
         if points:
-            middle.plot([p[0] for p in points], [100 * p[1] for p in points], label=label)
-    middle.axhline(40, color="C3", linestyle="--", label="target 40 %")
-    middle.set(
+            axes.plot([p[0] for p in points], [100 * p[1] for p in points], label=label)
+    axes.axhline(40, color="C3", linestyle="--", label="target 40 %")
+    axes.set(
         xlabel="calls so far", ylabel="% hits", title="Hit rate on repeated interactions", ylim=(-3, 103)
     )
-    middle.legend(fontsize=8)
-    middle.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)
+
+
+def plot_requests(axes: Any, figures: dict[str, dict]) -> None:
     made = [figures[name]["llmRequests"]["made"] for name in SCENARIOS]
     avoided = [figures[name]["llmRequests"]["avoided"] for name in SCENARIOS]
     labels = ["(a) perPatient", "(b) shared"]
-    right.bar(labels, made, label="made to the LLM")
-    right.bar(labels, avoided, bottom=made, label="answered by the cache")
+    axes.bar(labels, made, label="made to the LLM")
+    axes.bar(labels, avoided, bottom=made, label="answered by the cache")
     for x, (low, high) in enumerate(zip(made, avoided, strict=True)):
-        right.text(x, low / 2, str(low), ha="center", color="white")
+        axes.text(x, low / 2, str(low), ha="center", color="white")
         if high:
-            right.text(x, low + high / 2, str(high), ha="center")
-    right.set_ylim(0, 1.15 * max(low + high for low, high in zip(made, avoided, strict=True)))
-    right.set(ylabel="LLM requests", title="LLM requests needed")
-    right.legend(fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+            axes.text(x, low + high / 2, str(high), ha="center")
+    axes.set_ylim(0, 1.15 * max(low + high for low, high in zip(made, avoided, strict=True)))
+    axes.set(ylabel="LLM requests", title="LLM requests needed")
+    axes.legend(fontsize=8)
 
 
 # --- main -----------------------------------------------------------------------------------------------
@@ -834,19 +833,15 @@ class Settings:
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = new_parser(__doc__)
     parser.add_argument("--calls", type=int, default=50, help="calls per scenario (default 50)")
     parser.add_argument("--seed", type=int, default=20240601, help="the callers' draw (default 20240601)")
-    parser.add_argument(
-        "--first-token-ms", type=float, default=200.0, help="the LLM server's first-token time"
-    )
-    parser.add_argument("--token-ms", type=float, default=10.0, help="the LLM server's gap between tokens")
+    add_llm_flags(parser)
     parser.add_argument("--warmup-calls", type=int, default=1, help="uncounted calls first (own patient)")
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= len(FIRST_NAMES) * len(LAST_NAMES):
         parser.error(f"--calls must be from 1 to {len(FIRST_NAMES) * len(LAST_NAMES)}")
-    if args.warmup_calls < 0 or args.first_token_ms < 0 or args.token_ms < 0:
-        parser.error("--warmup-calls, --first-token-ms and --token-ms must be >= 0")
+    check_args(parser, args, non_negative=("warmup_calls", "first_token_ms", "token_ms"))
     return Settings(args.calls, args.seed, args.first_token_ms, args.token_ms, args.warmup_calls)
 
 
@@ -860,16 +855,10 @@ def run(settings: Settings) -> dict[str, list[MeasuredTurn]]:
     turns: dict[str, list[MeasuredTurn]] = {}
     timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
     with mock.patch.object(llm_server, "reply_for", LLMText()), LocalLLMServer(**timing) as llm:
-        # As `python -m kimiyi_local run --llm local` wires it: set before the stack reads the environment.
-        os.environ.update({"LLM_BASE_URL": llm.openai_base_url, "LLM_MODEL": "local-fake"})
-        os.environ.update({"LLM_API_KEY": "local", "LLM_PROVIDER_ORDER": "compatible,scripted"})
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # one JSON log line per turn would bury the tables
-        local = LocalStack(port=0, function_overrides={RELAY_FUNCTION: recorder})
-        local.start()
-        try:
+        use_local_llm(llm.openai_base_url, metrics=True)  # the relay's metrics object is read per turn
+        with running_stack(recorder) as local:
             assert local.spec is not None
             function = local.spec.functions[RELAY_FUNCTION]
-            recorder.load(function)
             handler = sys.modules[function.module]
             relay = handler.relay
             store = ObservedStore(relay.cache.store)
@@ -886,8 +875,6 @@ def run(settings: Settings) -> dict[str, list[MeasuredTurn]]:
                         for index, planned in enumerate(plan)
                         for turn in play_call(stack, scenario, index, planned, variables[scenario][index])
                     ]
-        finally:
-            local.stop()
     return turns
 
 
@@ -905,8 +892,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {name: scenario_figures(turns[name], medians) for name in SCENARIOS}
     plan = plan_calls(settings.seed, settings.calls)
 
-    box = machine()
-    print(f"Machine: {box['cpu']}, {box['cores']} cores, Python {box['python']} ({box['os']})")
+    print(machine_line())
     print(
         f"Local stack in process, real relay handler, DynamoDB cache table; local LLM server: first token "
         f"{settings.first_token_ms:g} ms, {settings.token_ms:g} ms/token"
@@ -958,10 +944,7 @@ def main(argv: list[str] | None = None) -> int:
         "turns": [_turn_sample(t) for t in everything],
         "runSeconds": round(elapsed_s, 1),
     }
-    written = write_result(NAME, results)
-    plotted = plot(turns, figures, PLOT_PATH)
-    print(f"\nMeasured in {elapsed_s:.1f} s. Figures: {written.relative_to(REPO)}")
-    print(f"Plot: {plotted.relative_to(REPO)}" if plotted else "Plot: skipped (matplotlib is not installed)")
+    finish(NAME, results, elapsed_s, lambda path: plot(turns, figures, path))
     return 0
 
 

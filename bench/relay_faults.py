@@ -52,13 +52,22 @@ import httpx  # noqa: E402
 from websockets.sync.client import ClientConnection  # noqa: E402
 
 from bench import relay_turns as harness  # noqa: E402
-from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_llm_flags,
+    check_args,
+    finish,
+    format_table,
+    machine_line,
+    new_parser,
+    pyplot,
+    save_figure,
+    summary_or_none,
+    use_local_llm,
+)
 from kimiyi.languages import holding_phrase_for  # noqa: E402
 from kimiyi_local import llm_server  # noqa: E402
 from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
-from kimiyi_local.stack import LocalStack  # noqa: E402
 
-PLOT_PATH = REPO / "docs" / "benchmarks" / "relay_faults.png"
 RACES = ("baseline", "fast_caller", "interrupt_then_prompt", "two_prompts")
 FAULTS = (
     "error",
@@ -489,24 +498,15 @@ def run_worker(group: str, settings: Settings, out: Path, hard_deadline: float, 
         primary = resources.enter_context(LocalLLMServer(**timing, **faulty))
         secondary = resources.enter_context(LocalLLMServer(**timing)) if group == "faults" else None
         # Set before the stack reads the environment and the relay handler builds its chain.
-        os.environ.update({"LLM_BASE_URL": primary.openai_base_url, "LLM_MODEL": "local-fake"})
-        os.environ.update({"LLM_API_KEY": "local", "LLM_BREAKER_FAILURES": BREAKER_FAILURES})
+        order = "compatible,scripted" if secondary is None else "compatible,openai,scripted"
+        use_local_llm(primary.openai_base_url, provider_order=order)
+        os.environ["LLM_BREAKER_FAILURES"] = BREAKER_FAILURES
         for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
             os.environ.pop(name, None)
         if secondary is not None:
             os.environ.update({"OPENAI_API_KEY": "local", "OPENAI_BASE_URL": secondary.openai_base_url})
-            os.environ.update(
-                {"OPENAI_MODEL": "local-fake", "LLM_PROVIDER_ORDER": "compatible,openai,scripted"}
-            )
-        else:
-            os.environ["LLM_PROVIDER_ORDER"] = "compatible,scripted"
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-        stack = LocalStack(port=0, function_overrides={harness.RELAY_FUNCTION: recorder})
-        stack.start()
-        resources.callback(stack.stop)
-        assert stack.spec is not None
-        recorder.load(stack.spec.functions[harness.RELAY_FUNCTION])
+            os.environ["OPENAI_MODEL"] = "local-fake"
+        stack = resources.enter_context(harness.running_stack(recorder))
         built = [(p["name"], p["host"]) for p in recorder.chain.describe()]
         wanted = expected_chain(group, primary, secondary)
         if built != wanted:
@@ -621,84 +621,115 @@ def describe(
     """Per measured turn: the client's view, the server's record and the LLM requests; JSON-ready."""
     silent_ms = settings.first_token_ms + SILENT_AFTER_MS
     turns: list[dict[str, Any]] = []
-    for_measured = for_leads = 0
     notes: Counter = Counter()
+    requests: Counter = Counter()  # LLM requests for the measured prompts and for the lead prompts
     for call in played:
-        marker = f"assistant of {call.shop},"
-        requests = Counter(tag for system, tag in asked if marker in system)
-        invocations = recorder.on_call(call.tracking_id, "prompt")
-        sent = sorted(call.caller.order, key=lambda p: p.sent)
-        server_of = {p.tag: (invocations[i] if i < len(invocations) else None) for i, p in enumerate(sent)}
-        for unit in call.units:
-            record = turn_record(scenario, call, unit, server_of, silent_ms)
-            record["llmRequests"] = requests[unit.measured.tag]
-            for_measured += requests[unit.measured.tag]
-            if "lead" in record and unit.lead is not None:
-                record["lead"]["llmRequests"] = requests[unit.lead.tag]
-                for_leads += requests[unit.lead.tag]
-            turns.append(record)
-        for prompt, invocation in zip(sent, invocations, strict=False):
-            reply = invocation.report.outcome.reply if invocation.report and invocation.report.outcome else ""
-            tagged = TAG.search(reply)
-            notes["serverReplyOfAnotherPrompt"] += int(bool(tagged) and tagged.group(1) != prompt.tag)
-        notes["orphanFrames"] += len(call.caller.orphans)
-        notes["nonTextFrames"] += len(call.caller.other_frames)
-        notes["stuckCalls"] += int(call.stuck)
-        notes["notStarted"] += call.not_started
-    total_requests = sum(s.get("requests", 0) for s in stats.values())
-    streamed = sum(len(t) for t in timings.values())
-    judge = sum(1 for system, _ in asked if "Answer with the number" in system)
-    measured = len(turns)
+        turns += call_turns(scenario, call, recorder, asked, silent_ms, requests)
+        note_call(call, recorder, notes)
+    samples: dict[str, str] = {}
+    for t in turns:
+        samples.setdefault(t["heard"], t["text"])
+    return {
+        "turns": len(turns),
+        "calls": len(played),
+        "seconds": round(seconds, 1),
+        "firstTextMs": summary_or_none(t["firstTextMs"] for t in turns if t["firstTextMs"] is not None),
+        "lastFrameMs": summary_or_none(t["lastFrameMs"] for t in turns if t["lastFrameMs"] is not None),
+        "longestGapMs": summary_or_none(t["longestGapMs"] for t in turns),
+        "silentTurns": sum(1 for t in turns if t["silent"]),
+        "noTextTurns": sum(1 for t in turns if t["firstTextMs"] is None),
+        "timeouts": sum(1 for t in turns if t["timedOut"]),
+        "llmRequests": llm_requests(scenario, len(turns), requests, asked, stats, timings),
+        "heard": dict(Counter(t["heard"] for t in turns)),
+        "heardSamples": samples,
+        **server_counts(turns),
+        "lead": lead_summary(scenario, turns),
+        "circuitsBefore": circuits_before,
+        "notes": dict(notes),
+        "perTurn": turns,
+    }
+
+
+def prompts_and_invocations(call: PlayedCall, recorder: FaultRecorder) -> tuple[list[Prompt], list[Any]]:
+    """The call's prompts in the order they were sent, and its prompt invocations in the order they started."""
+    return sorted(call.caller.order, key=lambda p: p.sent), recorder.on_call(call.tracking_id, "prompt")
+
+
+def call_turns(
+    scenario: str,
+    call: PlayedCall,
+    recorder: FaultRecorder,
+    asked: list[tuple[str, str]],
+    silent_ms: float,
+    requests: Counter,
+) -> list[dict[str, Any]]:
+    """The records of the call's measured turns, each with the LLM requests its prompt (and lead) cost."""
+    marker = f"assistant of {call.shop},"
+    asked_for = Counter(tag for system, tag in asked if marker in system)
+    sent, invocations = prompts_and_invocations(call, recorder)
+    server_of = {p.tag: (invocations[i] if i < len(invocations) else None) for i, p in enumerate(sent)}
+    turns = []
+    for unit in call.units:
+        record = turn_record(scenario, call, unit, server_of, silent_ms)
+        record["llmRequests"] = asked_for[unit.measured.tag]
+        requests["measured"] += asked_for[unit.measured.tag]
+        if "lead" in record and unit.lead is not None:
+            record["lead"]["llmRequests"] = asked_for[unit.lead.tag]
+            requests["leads"] += asked_for[unit.lead.tag]
+        turns.append(record)
+    return turns
+
+
+def note_call(call: PlayedCall, recorder: FaultRecorder, notes: Counter) -> None:
+    """What did not fit: server replies tagged for another prompt, orphan and non-text frames, stuck calls."""
+    sent, invocations = prompts_and_invocations(call, recorder)
+    for prompt, invocation in zip(sent, invocations, strict=False):
+        reply = invocation.report.outcome.reply if invocation.report and invocation.report.outcome else ""
+        tagged = TAG.search(reply)
+        notes["serverReplyOfAnotherPrompt"] += int(bool(tagged) and tagged.group(1) != prompt.tag)
+    notes["orphanFrames"] += len(call.caller.orphans)
+    notes["nonTextFrames"] += len(call.caller.other_frames)
+    notes["stuckCalls"] += int(call.stuck)
+    notes["notStarted"] += call.not_started
+
+
+def llm_requests(
+    scenario: str,
+    measured: int,
+    requests: Counter,
+    asked: list[tuple[str, str]],
+    stats: dict[str, dict[str, int]],
+    timings: dict[str, list[llm_server.StreamTiming]],
+) -> dict[str, Any]:
     if scenario in RACES:
         # One healthy server: every request builds a reply, and the reply names the prompt it answers.
-        per_turn = for_measured / measured if measured else None
+        counting = requests["measured"]
         counted = (
             "requests the LLM server received whose last user message is a measured prompt (any repeat or "
             "restart of that prompt's request included; the unmeasured lead prompts' requests apart)"
         )
     else:
-        per_turn = total_requests / measured if measured else None
+        counting = sum(s.get("requests", 0) for s in stats.values())
         counted = "every request both LLM servers received during the scenario (all its turns are measured)"
-    first = [t["firstTextMs"] for t in turns if t["firstTextMs"] is not None]
-    heard = Counter(t["heard"] for t in turns)
-    samples = {}
-    for t in turns:
-        samples.setdefault(t["heard"], t["text"])
     return {
-        "turns": measured,
-        "calls": len(played),
-        "seconds": round(seconds, 1),
-        "firstTextMs": summarize(first) if first else None,
-        "lastFrameMs": summarize([t["lastFrameMs"] for t in turns if t["lastFrameMs"] is not None])
-        if any(t["lastFrameMs"] is not None for t in turns)
-        else None,
-        "longestGapMs": summarize([t["longestGapMs"] for t in turns]) if turns else None,
-        "silentTurns": sum(1 for t in turns if t["silent"]),
-        "noTextTurns": sum(1 for t in turns if t["firstTextMs"] is None),
-        "timeouts": sum(1 for t in turns if t["timedOut"]),
-        "llmRequests": {
-            "perMeasuredTurn": round(per_turn, 3) if per_turn is not None else None,
-            "counted": counted,
-            "forMeasuredPrompts": for_measured,
-            "forLeadPrompts": for_leads,
-            "answeredWithAReply": len(asked),
-            "serverTotals": {name: s.get("requests", 0) for name, s in stats.items()},
-            "byMode": {
-                name: {k: v for k, v in s.items() if k.startswith("mode:")} for name, s in stats.items()
-            },
-            "streamed": streamed,
-            "judging": judge,
-        },
-        "heard": dict(heard),
-        "heardSamples": samples,
+        "perMeasuredTurn": round(counting / measured, 3) if measured else None,
+        "counted": counted,
+        "forMeasuredPrompts": requests["measured"],
+        "forLeadPrompts": requests["leads"],
+        "answeredWithAReply": len(asked),
+        "serverTotals": {name: s.get("requests", 0) for name, s in stats.items()},
+        "byMode": {name: {k: v for k, v in s.items() if k.startswith("mode:")} for name, s in stats.items()},
+        "streamed": sum(len(t) for t in timings.values()),
+        "judging": sum(1 for system, _ in asked if "Answer with the number" in system),
+    }
+
+
+def server_counts(turns: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "providers": dict(Counter(str(t["server"].get("provider")) for t in turns)),
         "failures": dict(Counter(f for t in turns for f in t["server"].get("failures", []))),
         "noReport": sum(1 for t in turns if not t["server"].get("report")),
         "judgedEdges": sum(1 for t in turns if t["server"].get("judgedEdge")),
-        "lead": lead_summary(scenario, turns),
-        "circuitsBefore": circuits_before,
-        "notes": dict(notes),
-        "perTurn": turns,
     }
 
 
@@ -810,50 +841,57 @@ def run_groups(settings: Settings, argv: list[str]) -> tuple[dict[str, Any], dic
         for index, group in enumerate(groups):
             later = sum(1 for g in groups[index + 1 :] for s in GROUPS[g] if s in settings.scenarios)
             out, log = Path(folder) / f"{group}.json", Path(folder) / f"{group}.log"
-            command = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                *argv,
-                "--worker",
-                group,
+            command = [sys.executable, str(Path(__file__).resolve()), *argv, "--worker", group]
+            command += [
                 "--out",
                 str(out),
+                "--deadline",
+                f"{deadline - WORKER_GRACE_S:.3f}",
+                "--later",
+                str(later),
             ]
-            command += ["--deadline", f"{deadline - WORKER_GRACE_S:.3f}", "--later", str(later)]
             stdout = logs.enter_context(open(log, "w", encoding="utf-8"))
             process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stdout=stdout, text=True)
             logs.callback(_stop, process)
             workers[group] = (process, out, log)
         for group, (process, out, log) in workers.items():
             print(f"relay_faults: {group} in its own process ...", file=sys.stderr, flush=True)
-            ready = out.with_suffix(".ready")
-            while not ready.exists() and process.poll() is None and time.time() < deadline:
-                time.sleep(0.05)  # waiting for the process's own record that it is set up (bounded)
-            code, went = None, False
-            if ready.exists() and process.poll() is None:
-                went = deadline - time.time() > MIN_SCENARIO_S + WORKER_GRACE_S + RECORD_WAIT_S
-                with contextlib.suppress(OSError):
-                    process.stdin.write("go\n" if went else "stop\n")
-                    process.stdin.close()
-            try:
-                code = process.wait(timeout=max(deadline - time.time(), 0.1))
-            except subprocess.TimeoutExpired:
-                _stop(process)
+            code, went = _run_worker_process(process, out, deadline)
             result = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"scenarios": {}}
-            relay_log = relay_log_messages(log.read_text(encoding="utf-8", errors="replace"))
             meta[group] = {
                 "exitCode": code,
                 "chain": result.get("chain"),
                 "setUpSeconds": result.get("setUpSeconds"),
                 "warmUpSeconds": result.get("warmUpSeconds"),
             }
+            ended = f"the {group} process ended (exit {code})" if went else "the cap was spent"
+            relay_log = relay_log_messages(log.read_text(encoding="utf-8", errors="replace"))
             for name in (s for s in GROUPS[group] if s in settings.scenarios):
-                ended = f"the {group} process ended (exit {code})" if went else "the cap was spent"
                 figures = result["scenarios"].get(name) or {"skipped": ended}
                 if "skipped" not in figures:
                     figures["relayLog"] = relay_log.get(name, {})
                 scenarios[name] = figures
     return scenarios, meta
+
+
+def _run_worker_process(process: subprocess.Popen, out: Path, deadline: float) -> tuple[int | None, bool]:
+    """Waits (bounded) for the worker's record that it is set up, tells it to go if there is time left
+    for a scenario, and waits for it to end; returns (its exit code or None, whether it went)."""
+    ready = out.with_suffix(".ready")
+    while not ready.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    code, went = None, False
+    if ready.exists() and process.poll() is None:
+        went = deadline - time.time() > MIN_SCENARIO_S + WORKER_GRACE_S + RECORD_WAIT_S
+        with contextlib.suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.write("go\n" if went else "stop\n")
+            process.stdin.close()
+    try:
+        code = process.wait(timeout=max(deadline - time.time(), 0.1))
+    except subprocess.TimeoutExpired:
+        _stop(process)
+    return code, went
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -1004,12 +1042,8 @@ def server_table(scenarios: dict[str, Any]) -> str:
 
 
 def plot(scenarios: dict[str, Any], settings: Settings, path: Path) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     names = [n for n, f in scenarios.items() if "skipped" not in f and f.get("firstTextMs")]
     if not names:
@@ -1046,23 +1080,16 @@ def plot(scenarios: dict[str, Any], settings: Settings, path: Path) -> Path | No
     )
     axes.legend(fontsize=8, loc="upper left")
     axes.grid(alpha=0.3, which="both")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 # --- main -------------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = new_parser(__doc__)
     parser.add_argument("--turns", type=int, default=20, help="measured turns per scenario (default 20)")
-    parser.add_argument(
-        "--first-token-ms", type=float, default=300.0, help="the LLM servers' first-token time"
-    )
-    parser.add_argument("--token-ms", type=float, default=15.0, help="the LLM servers' gap between tokens")
+    add_llm_flags(parser, first_token_ms=300.0, token_ms=15.0, whose="servers'")
     parser.add_argument(
         "--turn-timeout-s", type=float, default=8.0, help="a reply not finished by then counts as silent (8)"
     )
@@ -1078,8 +1105,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     args = parser.parse_args(argv)
     if not 1 <= args.turns <= 999:
         parser.error("--turns must be 1 to 999")
-    if args.first_token_ms < 0 or args.token_ms < 0 or args.turn_timeout_s <= 0 or args.cap_s <= 0:
-        parser.error("--first-token-ms and --token-ms must be >= 0, --turn-timeout-s and --cap-s > 0")
+    check_args(parser, args, positive=("turn_timeout_s", "cap_s"))
     if not 1 <= args.parallel <= 99:
         parser.error("--parallel must be 1 to 99")
     settings = Settings(
@@ -1104,9 +1130,31 @@ def main(argv: list[str] | None = None) -> int:
     scenarios, meta = run_groups(settings, argv)
     elapsed_s = time.perf_counter() - started
     checks = targets(scenarios, settings)
+    print_latency(settings, scenarios, meta)
+    print_heard_and_server(scenarios)
+    print("\nTargets")
+    print(
+        format_table(
+            ["target", "limit", "measured", "result"],
+            [[c["target"], f"{c['limit']:g}", c["measured"], "pass" if c["ok"] else "FAIL"] for c in checks],
+        )
+    )
+    figures = {
+        "settings": {**asdict(settings), "scenarios": list(settings.scenarios)},
+        "silentAfterMs": settings.first_token_ms + SILENT_AFTER_MS,
+        "failAfterTokens": FAIL_AFTER_TOKENS,
+        "breakerFailures": int(BREAKER_FAILURES),
+        "groups": meta,
+        "scenarios": scenarios,
+        "targets": checks,
+        "runSeconds": round(elapsed_s, 1),
+    }
+    finish("relay_faults", figures, elapsed_s, lambda path: plot(scenarios, settings, path))
+    return 0
 
-    box = machine()
-    print(f"Machine: {box['cpu']}, {box['cores']} cores, Python {box['python']} ({box['os']})")
+
+def print_latency(settings: Settings, scenarios: dict[str, Any], meta: dict[str, Any]) -> None:
+    print(machine_line())
     print(
         f"Local stack in process, real relay handler; LLM servers: first token {settings.first_token_ms:g} ms, "
         f"{settings.token_ms:g} ms/token; {settings.turns} measured turns per scenario; a turn is silent "
@@ -1128,12 +1176,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         if counted:
             print(f"LLM req/turn, {kind}: {counted}")
+
+
+def print_heard_and_server(scenarios: dict[str, Any]) -> None:
+    measured = {name: f for name, f in scenarios.items() if "skipped" not in f}
     print("\nWhat the caller heard (turns), against the reply the LLM server streams")
     print(heard_table(scenarios))
-    for name, f in scenarios.items():
-        if "skipped" not in f:
-            sample = "; ".join(f"{k}: {v!r}" for k, v in list(f["heardSamples"].items())[:2])
-            print(f"  {name:<22} {sample[:150]}")
+    for name, f in measured.items():
+        sample = "; ".join(f"{k}: {v!r}" for k, v in list(f["heardSamples"].items())[:2])
+        print(f"  {name:<22} {sample[:150]}")
     print("\nThe server's record of the measured turns (TurnReport); LLM requests per server")
     print(server_table(scenarios))
     judged = {n: f["llmRequests"]["judging"] + f["judgedEdges"] for n, f in scenarios.items() if "turns" in f}
@@ -1147,32 +1198,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{lead['framesAfterMeasuredFirstText']}, after the interrupt: {lead['framesAfterInterrupt']}; "
                 f"server: no report {lead['serverNoReport']}, interrupted {lead['serverInterrupted']}"
             )
-    for name, f in scenarios.items():
-        if "skipped" not in f and (f["relayLog"] or any(f["notes"].values())):
+    for name, f in measured.items():
+        if f["relayLog"] or any(f["notes"].values()):
             logs = "; ".join(f"{k} x{v}" for k, v in f["relayLog"].items())
             print(f"  {name}: {f['notes']} {logs[:300]}")
-    print("\nTargets")
-    print(
-        format_table(
-            ["target", "limit", "measured", "result"],
-            [[c["target"], f"{c['limit']:g}", c["measured"], "pass" if c["ok"] else "FAIL"] for c in checks],
-        )
-    )
-    figures = {
-        "settings": {**asdict(settings), "scenarios": list(settings.scenarios)},
-        "silentAfterMs": settings.first_token_ms + SILENT_AFTER_MS,
-        "failAfterTokens": FAIL_AFTER_TOKENS,
-        "breakerFailures": int(BREAKER_FAILURES),
-        "groups": meta,
-        "scenarios": scenarios,
-        "targets": checks,
-        "runSeconds": round(elapsed_s, 1),
-    }
-    written = write_result("relay_faults", figures)
-    plotted = plot(scenarios, settings, PLOT_PATH)
-    print(f"\nMeasured in {elapsed_s:.1f} s. Figures: {written.relative_to(REPO)}")
-    print(f"Plot: {plotted.relative_to(REPO)}" if plotted else "Plot: skipped (matplotlib is not installed)")
-    return 0
 
 
 if __name__ == "__main__":

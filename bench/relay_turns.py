@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -255,20 +256,31 @@ def shop_name(index: int) -> str:
 
 
 @contextmanager
-def open_call(
-    client: httpx.Client, base_url: str, shop: str, pause_s: float = SETUP_PAUSE_S
-) -> Iterator[tuple[str, ClientConnection]]:
-    """Stages a call, fetches its TwiML and opens the relay socket as Twilio does; sends `setup`, then
-    waits `pause_s` as a caller listening to the greeting would."""
-    call = {**CALL, "variables": {"shop": shop}}
-    staged = simulator.stage_call(client, base_url, API_KEY, BENCH_WORKFLOW, call)
+def open_relay_call(
+    client: httpx.Client, base_url: str, workflow: dict, variables: dict[str, Any]
+) -> Iterator[tuple[str, ET.Element, ClientConnection]]:
+    """Stages a call of the workflow with these variables (make-call dryRun), fetches its TwiML and opens
+    the relay socket as Twilio does, then sends `setup`; yields (trackingId, the TwiML's
+    <ConversationRelay>, the socket)."""
+    call = {**CALL, "variables": variables}
+    staged = simulator.stage_call(client, base_url, API_KEY, workflow, call)
     call_sid = "CA" + uuid.uuid4().hex
     relay = simulator.fetch_relay(client, staged["twimlUrl"], call_sid, call, AUTH_TOKEN)
     setup = simulator.setup_frame(call_sid, call, relay)
     with simulator.open_relay(relay, AUTH_TOKEN) as ws:
         ws.send(json.dumps(setup))
+        yield staged["trackingId"], relay, ws
+
+
+@contextmanager
+def open_call(
+    client: httpx.Client, base_url: str, shop: str, pause_s: float = SETUP_PAUSE_S
+) -> Iterator[tuple[str, ClientConnection]]:
+    """A call of the bench workflow for this shop (`open_relay_call`), after `pause_s` as a caller
+    listening to the greeting would wait."""
+    with open_relay_call(client, base_url, BENCH_WORKFLOW, {"shop": shop}) as (tracking_id, _, ws):
         time.sleep(pause_s)
-        yield staged["trackingId"], ws
+        yield tracking_id, ws
 
 
 def stream_turn(ws: ClientConnection, utterance: str, *, barge_in: bool, quiet_s: float) -> ClientTurn:

@@ -166,46 +166,53 @@ def _p(summary: Any, *keys: str) -> str:
 
 
 def headline_rows(results: dict[str, dict]) -> list[list[str]]:
-    rows: list[list[str]] = []
+    return [row for rows_of in HEADLINES for row in rows_of(results)]
+
+
+def _relay_headlines(results: dict[str, dict]) -> list[list[str]]:
     relay = results.get("relay_turns")
-    if relay:
-        metrics = dig(relay, "streaming.metrics") or {}
-        first_token = dig(relay, "settings.first_token_ms")
-        n = int(dig(metrics, "server_minus_llm.n") or 0)
-        rows.append(
-            [
-                "1. turn overhead",
-                f"through the relay, {n} turns, LLM first token {first_token:g} ms: latency minus the LLM's own "
-                "time (as the LLM server saw it) / minus the set first-token time and token gaps, "
-                "p50 / p95 / p99 ms",
-                f"{_p(metrics.get('server_minus_llm'), 'p50', 'p95', 'p99')} ; "
-                f"{_p(metrics.get('server_minus_waits'), 'p50', 'p95', 'p99')}",
-            ]
-        )
-        hit = dig(relay, "cacheTurns.metrics.hit")
-        rows.append(
-            [
-                "1. cache-hit turn",
-                f"through the relay, {int(dig(hit, 'n') or 0)} hits: received -> reply posted, p50 / p95 / p99 ms",
-                _p(hit, "p50", "p95", "p99"),
-            ]
-        )
+    if not relay:
+        return []
+    metrics = dig(relay, "streaming.metrics") or {}
+    first_token = dig(relay, "settings.first_token_ms")
+    n = int(dig(metrics, "server_minus_llm.n") or 0)
+    hit = dig(relay, "cacheTurns.metrics.hit")
+    return [
+        [
+            "1. turn overhead",
+            f"through the relay, {n} turns, LLM first token {first_token:g} ms: latency minus the LLM's own "
+            "time (as the LLM server saw it) / minus the set first-token time and token gaps, "
+            "p50 / p95 / p99 ms",
+            f"{_p(metrics.get('server_minus_llm'), 'p50', 'p95', 'p99')} ; "
+            f"{_p(metrics.get('server_minus_waits'), 'p50', 'p95', 'p99')}",
+        ],
+        [
+            "1. cache-hit turn",
+            f"through the relay, {int(dig(hit, 'n') or 0)} hits: received -> reply posted, p50 / p95 / p99 ms",
+            _p(hit, "p50", "p95", "p99"),
+        ],
+    ]
+
+
+def _compared_headlines(results: dict[str, dict]) -> list[list[str]]:
     compared = results.get("traditional_vs_optimized")
-    if compared:
-        ratios = compared.get("ratios") or {}
-        rows.append(
-            [
-                "2. traditional vs optimized",
-                "time to the first speakable text, classic <Gather> cycle / relay with the cache: overall "
-                "(sums), median per turn, cached turns, LLM turns",
-                " ; ".join(
-                    f"{ratios[k]:.1f}x" if isinstance(ratios.get(k), int | float) else "-"
-                    for k in ("overall", "median", "cached", "llm")
-                ),
-            ]
-        )
-    pipeline = results.get("pipeline_overhead")
-    for case, values in (dig(pipeline, "failover") or {}).items() if pipeline else ():
+    if not compared:
+        return []
+    ratios = compared.get("ratios") or {}
+    measured = " ; ".join(
+        f"{ratios[k]:.1f}x" if isinstance(ratios.get(k), int | float) else "-"
+        for k in ("overall", "median", "cached", "llm")
+    )
+    what = (
+        "time to the first speakable text, classic <Gather> cycle / relay with the cache: overall "
+        "(sums), median per turn, cached turns, LLM turns"
+    )
+    return [["2. traditional vs optimized", what, measured]]
+
+
+def _failover_headlines(results: dict[str, dict]) -> list[list[str]]:
+    rows = []
+    for case, values in (dig(results.get("pipeline_overhead"), "failover") or {}).items():
         metrics = values.get("metricsMs") or {}
         gap = metrics.get("failure_to_secondary_first_token") or metrics.get("drop_to_continuation")
         what = (
@@ -220,38 +227,55 @@ def headline_rows(results: dict[str, dict]) -> list[list[str]]:
                 _p(gap, "p50", "max"),
             ]
         )
+    return rows
+
+
+def _cold_start_headlines(results: dict[str, dict]) -> list[list[str]]:
     cold = results.get("cold_start")
-    for name, values in (dig(cold, "functions") or {}).items() if cold else ():
-        rows.append(
-            [
-                f"4. cold start: {name}",
-                "import + init, fresh interpreter, p50 ms: without -> with compiled bytecode",
-                f"{_p(dig(values, 'source.importMs'), 'p50')} -> {_p(dig(values, 'bytecode.importMs'), 'p50')}",
-            ]
-        )
-    if cold:
-        package = dig(cold, "package") or {}
-        rows.append(
-            [
-                "4. package size",
-                "the shared layer, unzipped / zipped MB: without -> with bytecode",
-                f"{_p(package.get('source'), 'layerMB', 'layerZippedMB')} -> "
-                f"{_p(package.get('bytecode'), 'layerMB', 'layerZippedMB')}",
-            ]
-        )
-    for level in (results.get("load") or {}).get("levels", []):
-        errors = sum(v for v in (level.get("errors") or {}).values() if isinstance(v, int | float))
-        lost = sum(v for v in (level.get("lostTurns") or {}).values() if isinstance(v, int | float))
-        rows.append(
-            [
-                f"5. load: {level.get('calls')} calls",
-                "server turn latency p50 / p99 ms; turns completed; errors; lost turns",
-                f"{_p(level.get('serverTurnLatencyMs'), 'p50', 'p99')} ; {level.get('turnsCompleted')} ; "
-                f"{errors} ; {lost}",
-            ]
-        )
+    if not cold:
+        return []
+    rows = [
+        [
+            f"4. cold start: {name}",
+            "import + init, fresh interpreter, p50 ms: without -> with compiled bytecode",
+            f"{_p(dig(values, 'source.importMs'), 'p50')} -> {_p(dig(values, 'bytecode.importMs'), 'p50')}",
+        ]
+        for name, values in (dig(cold, "functions") or {}).items()
+    ]
+    package = dig(cold, "package") or {}
+    rows.append(
+        [
+            "4. package size",
+            "the shared layer, unzipped / zipped MB: without -> with bytecode",
+            f"{_p(package.get('source'), 'layerMB', 'layerZippedMB')} -> "
+            f"{_p(package.get('bytecode'), 'layerMB', 'layerZippedMB')}",
+        ]
+    )
+    return rows
+
+
+def _total(counts: Any) -> float:
+    return sum(v for v in (counts or {}).values() if isinstance(v, int | float))
+
+
+def _load_headlines(results: dict[str, dict]) -> list[list[str]]:
+    return [
+        [
+            f"5. load: {level.get('calls')} calls",
+            "server turn latency p50 / p99 ms; turns completed; errors; lost turns",
+            f"{_p(level.get('serverTurnLatencyMs'), 'p50', 'p99')} ; {level.get('turnsCompleted')} ; "
+            f"{_total(level.get('errors'))} ; {_total(level.get('lostTurns'))}",
+        ]
+        for level in (results.get("load") or {}).get("levels", [])
+    ]
+
+
+def _cache_headlines(results: dict[str, dict]) -> list[list[str]]:
     cache = results.get("cache_calls")
-    for scenario, values in (dig(cache, "scenarios") or {}).items() if cache else ():
+    if not cache:
+        return []
+    rows = []
+    for scenario, values in (dig(cache, "scenarios") or {}).items():
         rate = values.get("hitRateRepeated")
         saved = dig(values, "latencySavedMs.perHit")
         measured = [
@@ -259,47 +283,56 @@ def headline_rows(results: dict[str, dict]) -> list[list[str]]:
             f"{saved:,.0f}" if isinstance(saved, int | float) else "-",
             f"{dig(values, 'llmRequests.avoided')} of {dig(values, 'llmRequests.needed')}",
         ]
-        rows.append(
-            [
-                f"6. cache: {scenario}",
-                "hit rate among repeated LLM turns; latency saved per hit (ms); LLM requests avoided",
-                " ; ".join(measured),
-            ]
-        )
-    if cache:
-        rows.append(
-            [
-                "6. cache: wrong-context hits",
-                "hits served in a context they were not made for",
-                str(cache.get("wrongContextHits")),
-            ]
-        )
+        what = "hit rate among repeated LLM turns; latency saved per hit (ms); LLM requests avoided"
+        rows.append([f"6. cache: {scenario}", what, " ; ".join(measured)])
+    wrong = ["6. cache: wrong-context hits", "hits served in a context they were not made for"]
+    return [*rows, [*wrong, str(cache.get("wrongContextHits"))]]
+
+
+def _faults_headlines(results: dict[str, dict]) -> list[list[str]]:
     faults = results.get("relay_faults")
-    if faults:
-        measured = [f for f in (faults.get("scenarios") or {}).values() if "skipped" not in f]
-        failed = [c["target"] for c in faults.get("targets", []) if not c.get("ok")]
-        rows.append(
-            [
-                "never silent",
-                f"relay_faults, {len(measured)} scenarios (races and the primary provider's faults): silent turns "
-                "(no text by first token + 1 s) of all measured turns; its targets failed",
-                f"{sum(f.get('silentTurns', 0) for f in measured)} of {sum(f.get('turns', 0) for f in measured)} ; "
-                f"{len(failed)} of {len(faults.get('targets', []))}",
-            ]
-        )
+    if not faults:
+        return []
+    measured = [f for f in (faults.get("scenarios") or {}).values() if "skipped" not in f]
+    failed = [c["target"] for c in faults.get("targets", []) if not c.get("ok")]
+    return [
+        [
+            "never silent",
+            f"relay_faults, {len(measured)} scenarios (races and the primary provider's faults): silent turns "
+            "(no text by first token + 1 s) of all measured turns; its targets failed",
+            f"{sum(f.get('silentTurns', 0) for f in measured)} of {sum(f.get('turns', 0) for f in measured)} ; "
+            f"{len(failed)} of {len(faults.get('targets', []))}",
+        ]
+    ]
+
+
+def _cost_headlines(results: dict[str, dict]) -> list[list[str]]:
     cost = results.get("cost")
-    if cost:
-        hosted = [h["usdPerMinute"] * 1000 for h in cost.get("hosted", [])]
-        rows.append(
-            [
-                "7. cost",
-                f"AWS USD per 1,000 call-minutes ({cost.get('region')}, prices of {cost.get('pricesAsOf')}); "
-                "hosted platforms' list prices",
-                f"${cost.get('totalUsdPer1000Minutes', 0):.3f}"
-                + (f" ; ${min(hosted):.0f}-${max(hosted):.0f}" if hosted else ""),
-            ]
-        )
-    return rows
+    if not cost:
+        return []
+    hosted = [h["usdPerMinute"] * 1000 for h in cost.get("hosted", [])]
+    return [
+        [
+            "7. cost",
+            f"AWS USD per 1,000 call-minutes ({cost.get('region')}, prices of {cost.get('pricesAsOf')}); "
+            "hosted platforms' list prices",
+            f"${cost.get('totalUsdPer1000Minutes', 0):.3f}"
+            + (f" ; ${min(hosted):.0f}-${max(hosted):.0f}" if hosted else ""),
+        ]
+    ]
+
+
+# The issue's seven figures in its order (and never silent before the cost).
+HEADLINES = (
+    _relay_headlines,
+    _compared_headlines,
+    _failover_headlines,
+    _cold_start_headlines,
+    _load_headlines,
+    _cache_headlines,
+    _faults_headlines,
+    _cost_headlines,
+)
 
 
 # --- sections -------------------------------------------------------------------------------------------
@@ -400,66 +433,9 @@ FAULT_SUMMARIES = {
 
 def faults_section(result: dict) -> list[str]:
     """relay_faults: an overview row per scenario, the targets, then a table per scenario."""
-    settings = result.get("settings", {})
     scenarios = result.get("scenarios", {})
-    chains = "; ".join(
-        f"{group}: {', '.join(info.get('chain') or [])}" for group, info in result.get("groups", {}).items()
-    )
-    lines = [
-        f"Every scenario through the real relay handler in the local stack; LLM servers at a "
-        f"{settings.get('first_token_ms')} ms first token and {settings.get('token_ms')} ms per token; "
-        f"{settings.get('turns')} measured turns per scenario, {settings.get('parallel')} calls at a time. "
-        f"A turn is **silent** when no text frame of its reply arrived by {result.get('silentAfterMs')} ms (first "
-        f"token + 1 s), or none before the {settings.get('turn_timeout_s')} s turn timeout. Races use one "
-        "`compatible` provider; faults are the primary's (`compatible`, its breaker threshold raised so that every "
-        "turn meets the fault), with `openai` on a second server as the secondary, then scripted. The chains as "
-        f"the relay built them: {chains}.",
-        "",
-    ]
-    counted = {}
-    for name, f in scenarios.items():
-        kind = "races" if name in FAULT_RACES else "faults"
-        if "skipped" not in f and kind not in counted:
-            counted[kind] = dig(f, "llmRequests.counted")
-    lines += [
-        "LLM requests per measured turn: "
-        + "; ".join(f"{kind}: {what}" for kind, what in counted.items())
-        + ". Judging requests are counted apart (the bench workflow has no LLM-judged edge).",
-        "",
-    ]
-    rows = []
-    for name, f in scenarios.items():
-        if "skipped" in f:
-            rows.append([name, f["skipped"], *[None] * 7])
-            continue
-        first = f.get("firstTextMs") or {}
-        heard = ", ".join(f"{k} {v}" for k, v in sorted(f.get("heard", {}).items(), key=lambda kv: -kv[1]))
-        providers = ", ".join(f"{k} {v}" for k, v in sorted(f.get("providers", {}).items()))
-        rows.append(
-            [
-                name,
-                f.get("turns"),
-                first.get("p50"),
-                first.get("p99"),
-                first.get("max"),
-                f.get("silentTurns"),
-                dig(f, "llmRequests.perMeasuredTurn"),
-                providers,
-                heard,
-            ]
-        )
-    headers = [
-        "scenario",
-        "turns",
-        "1st text p50",
-        "p99",
-        "max",
-        "silent",
-        "LLM req / turn",
-        "answered by",
-        "heard",
-    ]
-    lines += [md_table(headers, rows), ""]
+    lines = [_faults_intro(result), "", _faults_counted(scenarios), ""]
+    lines += [md_table(FAULT_HEADERS, [_fault_row(name, f) for name, f in scenarios.items()]), ""]
     checks = result.get("targets", [])
     if checks:
         lines += [
@@ -472,26 +448,90 @@ def faults_section(result: dict) -> list[str]:
             "",
         ]
     for name, f in scenarios.items():
-        if "skipped" in f:
-            continue
-        requests = f.get("llmRequests", {})
-        sample = next(iter(f.get("heardSamples", {}).values()), "")
-        lines += [
-            f"**{name}**: {f.get('turns')} turns in {f.get('seconds')} s; silent {f.get('silentTurns')}, timeouts "
-            f"{f.get('timeouts')}; LLM requests per measured turn {requests.get('perMeasuredTurn')}, judging "
-            f"requests {requests.get('judging')}; e.g. heard {sample!r}.",
-            "",
-            md_table(
-                ["metric", *SUMMARY_COLUMNS],
-                [
-                    [label, *(f[key].get(c) for c in SUMMARY_COLUMNS)]
-                    for key, label in FAULT_SUMMARIES.items()
-                    if isinstance(f.get(key), dict)
-                ],
-            ),
-            "",
-        ]
+        if "skipped" not in f:
+            lines += _fault_detail(name, f)
     return lines
+
+
+def _faults_intro(result: dict) -> str:
+    settings = result.get("settings", {})
+    chains = "; ".join(
+        f"{group}: {', '.join(info.get('chain') or [])}" for group, info in result.get("groups", {}).items()
+    )
+    return (
+        f"Every scenario through the real relay handler in the local stack; LLM servers at a "
+        f"{settings.get('first_token_ms')} ms first token and {settings.get('token_ms')} ms per token; "
+        f"{settings.get('turns')} measured turns per scenario, {settings.get('parallel')} calls at a time. "
+        f"A turn is **silent** when no text frame of its reply arrived by {result.get('silentAfterMs')} ms (first "
+        f"token + 1 s), or none before the {settings.get('turn_timeout_s')} s turn timeout. Races use one "
+        "`compatible` provider; faults are the primary's (`compatible`, its breaker threshold raised so that every "
+        "turn meets the fault), with `openai` on a second server as the secondary, then scripted. The chains as "
+        f"the relay built them: {chains}."
+    )
+
+
+def _faults_counted(scenarios: dict[str, dict]) -> str:
+    counted = {}
+    for name, f in scenarios.items():
+        kind = "races" if name in FAULT_RACES else "faults"
+        if "skipped" not in f and kind not in counted:
+            counted[kind] = dig(f, "llmRequests.counted")
+    return (
+        "LLM requests per measured turn: "
+        + "; ".join(f"{kind}: {what}" for kind, what in counted.items())
+        + ". Judging requests are counted apart (the bench workflow has no LLM-judged edge)."
+    )
+
+
+FAULT_HEADERS = [
+    "scenario",
+    "turns",
+    "1st text p50",
+    "p99",
+    "max",
+    "silent",
+    "LLM req / turn",
+    "answered by",
+    "heard",
+]
+
+
+def _fault_row(name: str, f: dict) -> list[Any]:
+    if "skipped" in f:
+        return [name, f["skipped"], *[None] * 7]
+    first = f.get("firstTextMs") or {}
+    heard = ", ".join(f"{k} {v}" for k, v in sorted(f.get("heard", {}).items(), key=lambda kv: -kv[1]))
+    providers = ", ".join(f"{k} {v}" for k, v in sorted(f.get("providers", {}).items()))
+    per_turn = dig(f, "llmRequests.perMeasuredTurn")
+    return [
+        name,
+        f.get("turns"),
+        first.get("p50"),
+        first.get("p99"),
+        first.get("max"),
+        f.get("silentTurns"),
+        per_turn,
+        providers,
+        heard,
+    ]
+
+
+def _fault_detail(name: str, f: dict) -> list[str]:
+    requests = f.get("llmRequests", {})
+    sample = next(iter(f.get("heardSamples", {}).values()), "")
+    rows = [
+        [label, *(f[key].get(c) for c in SUMMARY_COLUMNS)]
+        for key, label in FAULT_SUMMARIES.items()
+        if isinstance(f.get(key), dict)
+    ]
+    return [
+        f"**{name}**: {f.get('turns')} turns in {f.get('seconds')} s; silent {f.get('silentTurns')}, timeouts "
+        f"{f.get('timeouts')}; LLM requests per measured turn {requests.get('perMeasuredTurn')}, judging "
+        f"requests {requests.get('judging')}; e.g. heard {sample!r}.",
+        "",
+        md_table(["metric", *SUMMARY_COLUMNS], rows),
+        "",
+    ]
 
 
 def render(results: dict[str, dict], suite: dict | None, plots: Path = PLOTS) -> str:

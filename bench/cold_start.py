@@ -37,13 +37,21 @@ sys.path.insert(0, str(REPO / "scripts"))  # check_artifact is a script, not a p
 
 import check_artifact  # noqa: E402
 
-from bench.common import format_table, machine, summarize, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    finish,
+    format_table,
+    machine,
+    machine_line,
+    new_parser,
+    pyplot,
+    save_figure,
+    summarize,
+)
 from kimiyi_local.template import FunctionSpec, read_stack  # noqa: E402
 
 BUILD_DIR = REPO / ".aws-sam" / "build-host"
 HOST_TEMPLATE = REPO / ".template.host.yaml"
 SAM = REPO / ".sam-venv" / "bin" / "sam"
-PLOT_PATH = REPO / "docs" / "benchmarks" / "cold_start.png"
 LAYER = "CoreLayer"
 VARIANTS = ("source", "bytecode")  # no __pycache__ at all / compileall'd
 MB = 1024 * 1024
@@ -320,12 +328,8 @@ def table(results: dict[str, Any]) -> str:
 
 def plot(results: dict[str, Any], path: Path) -> Path | None:
     """Median import ms (p90 whisker) per function for both copies; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     names = list(results["functions"])
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 4.8), gridspec_kw={"width_ratios": [3, 1]})
@@ -364,27 +368,22 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     right.set_title("Core layer size")
     right.legend()
     figure.suptitle(f"{machine()['cpu']}, {machine()['cores']} cores", fontsize=9)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = new_parser(__doc__)
     parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per function and copy")
     parser.add_argument("--python", help="the python3.12 to import with (default: as the Makefile finds it)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild .aws-sam/build-host even if present")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, not {args.runs}")
+    started = time.perf_counter()
     results = run(args)
     package = results["package"]
     print()
-    print(f"Machine: {json.dumps(machine())}")
+    print(machine_line())
     print(
         f"Handler import (includes module-scope init), ms over {args.runs} fresh `{Path(results['python']).name} -I -S -B`:"
     )
@@ -398,10 +397,7 @@ def main() -> int:
         " proc = spawn to exit of the whole interpreter, ms (p50); pkg modules = .py modules imported from the"
         " package; MB = function folder + layer, unzipped."
     )
-    path = write_result("cold_start", results)
-    print(f"Results: {path.relative_to(REPO)}")
-    plotted = plot(results, PLOT_PATH)
-    print(f"Plot: {plotted.relative_to(REPO)}" if plotted else "Plot: skipped (matplotlib is not installed)")
+    finish("cold_start", results, time.perf_counter() - started, lambda path: plot(results, path))
     return 0
 
 

@@ -42,21 +42,7 @@ sys.path.insert(0, str(REPO))  # so `python bench/cache_calls.py` finds the `ben
 import httpx  # noqa: E402
 from websockets.sync.client import ClientConnection  # noqa: E402
 
-from bench.common import (  # noqa: E402
-    add_llm_flags,
-    check_args,
-    finish,
-    format_table,
-    load_example,
-    machine_line,
-    new_parser,
-    plot_cdf,
-    pyplot,
-    save_figure,
-    summaries,
-    summary_or_none,
-    use_local_llm,
-)
+from bench import common  # noqa: E402
 from bench.relay_turns import (  # noqa: E402
     RECV_TIMEOUT_S,
     RELAY_FUNCTION,
@@ -73,7 +59,7 @@ from kimiyi_local import llm_server  # noqa: E402
 from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
 
 NAME = "cache_calls"
-WORKFLOW = load_example("clinic-appointment")
+WORKFLOW = common.load_example("clinic-appointment")
 CLINIC = parse_workflow(WORKFLOW)
 SHARED_VARIABLES: dict[str, Any] = dict(WORKFLOW["config"]["variables"])  # the example's own values
 SCENARIOS = ("perPatient", "shared")
@@ -609,7 +595,7 @@ def scenario_figures(turns: list[MeasuredTurn], medians: dict[tuple, float]) -> 
         **hit_rates(llm),
         "lookups": dict(sorted(lookups.items())),
         "llmRequests": {"needed": made + avoided, "made": made, "avoided": avoided},
-        "latencyMs": summaries(latency),
+        "latencyMs": common.summaries(latency),
         "latencySavedMs": latency_saved(hits, medians),
         "hitsByPhrase": dict(Counter(f"{t.caller_language} {t.phrase}" for t in hits)),
     }
@@ -636,7 +622,7 @@ def latency_saved(hits: list[MeasuredTurn], medians: dict[tuple, float]) -> dict
     saved = [medians[t.kind] - t.latency_ms for t in hits if t.kind in medians and t.latency_ms is not None]
     return {
         "total": round(sum(saved), 1),
-        "perHit": summary_or_none(saved),
+        "perHit": common.summary_or_none(saved),
         "hitsWithoutReference": len(hits) - len(saved),
     }
 
@@ -676,7 +662,7 @@ def counts_table(figures: dict[str, dict]) -> str:
         row("  made to the LLM server", lambda f: f["llmRequests"]["made"]),
         row("  avoided (answered by the cache)", lambda f: f["llmRequests"]["avoided"]),
     ]
-    return format_table(["", "perPatient (a)", "shared (b)"], rows)
+    return common.format_table(["", "perPatient (a)", "shared (b)"], rows)
 
 
 def _pair(lookups: dict[str, int], kind: str) -> str:
@@ -697,7 +683,7 @@ def latency_table(figures: dict[str, dict]) -> str:
                 rows.append(
                     [f"{name}: {label}", int(summary["n"]), summary["p50"], summary["p95"], summary["max"]]
                 )
-    return format_table(["server turn latency (ms)", "n", "p50", "p95", "max"], rows)
+    return common.format_table(["server turn latency (ms)", "n", "p50", "p95", "max"], rows)
 
 
 def saved_table(figures: dict[str, dict]) -> str:
@@ -717,7 +703,7 @@ def saved_table(figures: dict[str, dict]) -> str:
             ]
         )
     headers = ["latency saved (ms)", "hits", "total", "per hit p50", "min", "max", "no reference"]
-    return format_table(headers, rows)
+    return common.format_table(headers, rows)
 
 
 def kinds_table(
@@ -742,7 +728,9 @@ def kinds_table(
     ]
     if not rows:
         return "(no cache hits: no latency saved)"
-    return format_table(["kind of turn (hits in b)", "misses (a+b)", "miss p50", "hits", "hit p50"], rows)
+    return common.format_table(
+        ["kind of turn (hits in b)", "misses (a+b)", "miss p50", "hits", "hit p50"], rows
+    )
 
 
 def cumulative_rates(turns: list[MeasuredTurn]) -> list[tuple[int, float]]:
@@ -760,14 +748,14 @@ def cumulative_rates(turns: list[MeasuredTurn]) -> list[tuple[int, float]]:
 def plot(turns: dict[str, list[MeasuredTurn]], figures: dict[str, dict], path: Path) -> Path | None:
     """Latency CDFs of hits and misses, the hit rate as calls accumulate, and LLM requests made vs avoided;
     None without matplotlib."""
-    plt = pyplot()
+    plt = common.pyplot()
     if plt is None:
         return None
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 5.2))
     plot_latency(left, turns)
     plot_hit_rate(middle, turns)
     plot_requests(right, figures)
-    return save_figure(figure, path)
+    return common.save_figure(figure, path)
 
 
 def plot_latency(axes: Any, turns: dict[str, list[MeasuredTurn]]) -> None:
@@ -780,7 +768,7 @@ def plot_latency(axes: Any, turns: dict[str, list[MeasuredTurn]]) -> None:
     ):
         values = [t.latency_ms for t in among if t.category == category and t.latency_ms is not None]
         if values:
-            plot_cdf(axes, values, label=f"{label}, n={len(values)}")
+            common.plot_cdf(axes, values, label=f"{label}, n={len(values)}")
     axes.set(
         xlabel="ms (server: received -> first text frame)", ylabel="fraction of turns", title="Turn latency"
     )
@@ -833,15 +821,15 @@ class Settings:
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = new_parser(__doc__)
+    parser = common.new_parser(__doc__)
     parser.add_argument("--calls", type=int, default=50, help="calls per scenario (default 50)")
     parser.add_argument("--seed", type=int, default=20240601, help="the callers' draw (default 20240601)")
-    add_llm_flags(parser)
+    common.add_llm_flags(parser)
     parser.add_argument("--warmup-calls", type=int, default=1, help="uncounted calls first (own patient)")
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= len(FIRST_NAMES) * len(LAST_NAMES):
         parser.error(f"--calls must be from 1 to {len(FIRST_NAMES) * len(LAST_NAMES)}")
-    check_args(parser, args, non_negative=("warmup_calls", "first_token_ms", "token_ms"))
+    common.check_args(parser, args, non_negative=("warmup_calls", "first_token_ms", "token_ms"))
     return Settings(args.calls, args.seed, args.first_token_ms, args.token_ms, args.warmup_calls)
 
 
@@ -855,7 +843,7 @@ def run(settings: Settings) -> dict[str, list[MeasuredTurn]]:
     turns: dict[str, list[MeasuredTurn]] = {}
     timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
     with mock.patch.object(llm_server, "reply_for", LLMText()), LocalLLMServer(**timing) as llm:
-        use_local_llm(llm.openai_base_url, metrics=True)  # the relay's metrics object is read per turn
+        common.use_local_llm(llm.openai_base_url, metrics=True)  # the relay's metrics object is read per turn
         with running_stack(recorder) as local:
             assert local.spec is not None
             function = local.spec.functions[RELAY_FUNCTION]
@@ -892,7 +880,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {name: scenario_figures(turns[name], medians) for name in SCENARIOS}
     plan = plan_calls(settings.seed, settings.calls)
 
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"Local stack in process, real relay handler, DynamoDB cache table; local LLM server: first token "
         f"{settings.first_token_ms:g} ms, {settings.token_ms:g} ms/token"
@@ -944,7 +932,7 @@ def main(argv: list[str] | None = None) -> int:
         "turns": [_turn_sample(t) for t in everything],
         "runSeconds": round(elapsed_s, 1),
     }
-    finish(NAME, results, elapsed_s, lambda path: plot(turns, figures, path))
+    common.finish(NAME, results, elapsed_s, lambda path: plot(turns, figures, path))
     return 0
 
 

@@ -37,16 +37,7 @@ sys.path.insert(0, str(REPO / "scripts"))  # check_artifact is a script, not a p
 
 import check_artifact  # noqa: E402
 
-from bench.common import (  # noqa: E402
-    finish,
-    format_table,
-    machine,
-    machine_line,
-    new_parser,
-    pyplot,
-    save_figure,
-    summarize,
-)
+from bench import common  # noqa: E402
 from kimiyi_local.template import FunctionSpec, read_stack  # noqa: E402
 
 BUILD_DIR = REPO / ".aws-sam" / "build-host"
@@ -274,9 +265,9 @@ def figures(
         for variant in VARIANTS:
             runs = by_variant[variant]
             entry[variant] = {
-                "importMs": summarize([s.import_ms for s in runs], (50, 90)),
-                "getattrMs": summarize([s.getattr_ms for s in runs], (50, 90)),
-                "processMs": summarize([s.process_ms for s in runs], (50, 90)),
+                "importMs": common.summarize([s.import_ms for s in runs], (50, 90)),
+                "getattrMs": common.summarize([s.getattr_ms for s in runs], (50, 90)),
+                "processMs": common.summarize([s.process_ms for s in runs], (50, 90)),
                 "modulesImported": runs[0].modules,
                 "packageModules": runs[0].package_modules,
                 "functionMB": round(package[variant]["functionMB"][function.logical_id], 3),
@@ -323,12 +314,12 @@ def table(results: dict[str, Any]) -> str:
         "MB src",
         "MB pyc",
     ]
-    return format_table(headers, rows)
+    return common.format_table(headers, rows)
 
 
 def plot(results: dict[str, Any], path: Path) -> Path | None:
     """Median import ms (p90 whisker) per function for both copies; None without matplotlib."""
-    plt = pyplot()
+    plt = common.pyplot()
     if plt is None:
         return None
     names = list(results["functions"])
@@ -367,12 +358,12 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     right.set_ylabel("MB")
     right.set_title("Core layer size")
     right.legend()
-    figure.suptitle(f"{machine()['cpu']}, {machine()['cores']} cores", fontsize=9)
-    return save_figure(figure, path, dpi=110)
+    figure.suptitle(f"{common.machine()['cpu']}, {common.machine()['cores']} cores", fontsize=9)
+    return common.save_figure(figure, path, dpi=110)
 
 
 def main() -> int:
-    parser = new_parser(__doc__)
+    parser = common.new_parser(__doc__)
     parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per function and copy")
     parser.add_argument("--python", help="the python3.12 to import with (default: as the Makefile finds it)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild .aws-sam/build-host even if present")
@@ -383,7 +374,7 @@ def main() -> int:
     results = run(args)
     package = results["package"]
     print()
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"Handler import (includes module-scope init), ms over {args.runs} fresh `{Path(results['python']).name} -I -S -B`:"
     )
@@ -397,7 +388,7 @@ def main() -> int:
         " proc = spawn to exit of the whole interpreter, ms (p50); pkg modules = .py modules imported from the"
         " package; MB = function folder + layer, unzipped."
     )
-    finish("cold_start", results, time.perf_counter() - started, lambda path: plot(results, path))
+    common.finish("cold_start", results, time.perf_counter() - started, lambda path: plot(results, path))
     return 0
 
 

@@ -34,16 +34,7 @@ import boto3  # noqa: E402
 
 boto3.setup_default_session()  # before any handler builds a client: they copy the session's hooks
 
-from bench import relay_turns  # noqa: E402
-from bench.common import (  # noqa: E402
-    add_llm_flags,
-    check_args,
-    finish,
-    format_table,
-    machine_line,
-    new_parser,
-    use_local_llm,
-)
+from bench import common, relay_turns  # noqa: E402
 
 PRICES_AS_OF = "2026-11-24"
 REGION = "us-east-1"
@@ -351,7 +342,7 @@ def run(args: argparse.Namespace) -> tuple[AwsCounter, list[int], int]:
     with LocalLLMServer(
         reply=relay_turns.DEFAULT_REPLY, first_token_ms=args.first_token_ms, token_ms=args.token_ms
     ) as llm:
-        use_local_llm(llm.openai_base_url, metrics=True)  # writing the EMF lines is part of the cost
+        common.use_local_llm(llm.openai_base_url, metrics=True)  # writing the EMF lines is part of the cost
         with (
             relay_turns.running_stack(recorder, count_invocations) as stack,
             httpx.Client(timeout=relay_turns.RECV_TIMEOUT_S) as client,
@@ -496,7 +487,7 @@ def cost_per_1000_minutes(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = new_parser(__doc__)
+    parser = common.new_parser(__doc__)
     parser.add_argument("--calls", type=int, default=3, help="measured calls (default 3)")
     parser.add_argument("--turns-per-call", type=int, default=10, help="caller turns per call (default 10)")
     parser.add_argument(
@@ -505,9 +496,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--call-minutes", type=float, default=3.0, help="mean call length in minutes (default 3)"
     )
-    add_llm_flags(parser)
+    common.add_llm_flags(parser)
     args = parser.parse_args(argv)
-    check_args(
+    common.check_args(
         parser, args, at_least_one=("calls", "turns_per_call"), positive=("turns_per_minute", "call_minutes")
     )
     return args
@@ -522,14 +513,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = cost_per_1000_minutes(use, args.turns_per_minute, args.call_minutes)
     total = sum(cost for _, cost, _ in rows)
 
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"{calls} calls x {args.turns_per_call} turns (+ goodbye) through the real relay; LLM server "
         f"{args.first_token_ms:g} ms first token, {args.token_ms:g} ms/token; 4 status callbacks per call"
     )
     print("\n1. Measured per invocation kind (totals over the measured calls)")
     print(
-        format_table(
+        common.format_table(
             ["invocation", "n", "MB", "mean ms", "DDB reads", "RRU", "DDB writes", "WRU", "posts"],
             [
                 [
@@ -564,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         "inboundMessages",
     ]
     print(
-        format_table(
+        common.format_table(
             ["", *keys, "httpRequests"],
             [
                 [scope, *(f"{use[scope][k]:.3f}" for k in keys), f"{use[scope].get('httpRequests', 0):.3f}"]
@@ -580,12 +571,12 @@ def main(argv: list[str] | None = None) -> int:
     table_rows.append(
         ["Total (excl. Twilio voice minutes, LLM tokens)", f"${total:.4f}", f"${total / 1000:.6f}/min"]
     )
-    cost_table = format_table(["component", "USD", "basis"], table_rows)
+    cost_table = common.format_table(["component", "USD", "basis"], table_rows)
     print(cost_table)
     print(
         "\n4. Hosted platforms' published per-minute list prices, per 1,000 minutes (as of 2026; see notes)"
     )
-    hosted_table = format_table(
+    hosted_table = common.format_table(
         ["platform", "USD / 1,000 min", "includes"],
         [[h["platform"], f"${h['usdPerMinute'] * 1000:.0f}", h["includes"]] for h in HOSTED],
     )
@@ -618,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "runSeconds": round(elapsed, 1),
     }
-    finish("cost", figures, elapsed)
+    common.finish("cost", figures, elapsed)
     return 0
 
 

@@ -39,19 +39,8 @@ sys.path.insert(0, str(REPO))  # so `python bench/load.py` finds the `bench` pac
 import httpx  # noqa: E402
 from websockets.exceptions import WebSocketException  # noqa: E402
 
+from bench import common  # noqa: E402
 from bench import relay_turns as harness  # noqa: E402
-from bench.common import (  # noqa: E402
-    add_llm_flags,
-    check_args,
-    finish,
-    format_table,
-    machine_line,
-    new_parser,
-    pyplot,
-    save_figure,
-    summary_or_none,
-    use_local_llm,
-)
 from kimiyi.adapters.calls_store import CallsStore  # noqa: E402
 from kimiyi_local import llm_server  # noqa: E402
 from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
@@ -319,11 +308,11 @@ def _server_ms(talk: list[harness.TurnReport]) -> list[float]:
 def _latencies(talk: list[harness.TurnReport], records: list[CallRecord]) -> dict[str, Any]:
     marks = [r.outcome.marks.as_ms() for r in talk if r.outcome and r.outcome.provider == "compatible"]
     return {
-        "serverTurnLatencyMs": summary_or_none(_server_ms(talk)),
-        "clientFirstTextMs": summary_or_none(ms for record in records for ms in record.first_text_ms),
+        "serverTurnLatencyMs": common.summary_or_none(_server_ms(talk)),
+        "clientFirstTextMs": common.summary_or_none(ms for record in records for ms in record.first_text_ms),
         # Where a streamed turn's time goes, from its received time (LLM-answered turns only).
-        "receivedToLlmRequestMs": summary_or_none(m["llmRequest"] for m in marks if "llmRequest" in m),
-        "receivedToFirstTokenMs": summary_or_none(m["firstToken"] for m in marks if "firstToken" in m),
+        "receivedToLlmRequestMs": common.summary_or_none(m["llmRequest"] for m in marks if "llmRequest" in m),
+        "receivedToFirstTokenMs": common.summary_or_none(m["firstToken"] for m in marks if "firstToken" in m),
     }
 
 
@@ -382,7 +371,7 @@ def table(levels: list[dict[str, Any]]) -> str:
                 float(level["cpuBusyPercentOfAllCores"]),
             ]
         )
-    return format_table(headers, rows)
+    return common.format_table(headers, rows)
 
 
 def breakdown(levels: list[dict[str, Any]]) -> str:
@@ -395,12 +384,12 @@ def breakdown(levels: list[dict[str, Any]]) -> str:
             [str(level["calls"]), request.get("p50"), request.get("p99"), token.get("p50"), token.get("p99")]
         )
     headers = ["calls", "recv->LLM req p50", "p99", "recv->1st token p50", "p99"]
-    return format_table(headers, rows)
+    return common.format_table(headers, rows)
 
 
 def plot(levels: list[dict[str, Any]], path: Path) -> Path | None:
     """Latency percentiles and throughput against concurrent calls; None without matplotlib."""
-    plt = pyplot()
+    plt = common.pyplot()
     if plt is None:
         return None
     calls = [level["calls"] for level in levels]
@@ -438,27 +427,29 @@ def plot(levels: list[dict[str, Any]], path: Path) -> Path | None:
     )
     twin.set(ylabel="% of all cores", ylim=(0, 130))
     twin.legend(fontsize=8, loc="upper left")
-    return save_figure(figure, path)
+    return common.save_figure(figure, path)
 
 
 # --- main -----------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = new_parser(__doc__)
+    parser = common.new_parser(__doc__)
     parser.add_argument("--levels", type=int, nargs="+", default=[10, 50, 200], help="concurrent calls")
     parser.add_argument("--turns-per-call", type=int, default=5, help="streamed turns per call (default 5)")
     parser.add_argument("--think-min-s", type=float, default=0.5, help="caller's pause between turns, from")
     parser.add_argument("--think-max-s", type=float, default=1.5, help="... to (uniform)")
     parser.add_argument("--level-seconds", type=float, default=60.0, help="no turn starts after this")
     parser.add_argument("--turn-timeout-s", type=float, default=30.0, help="a reply not done by then is lost")
-    add_llm_flags(parser)
+    common.add_llm_flags(parser)
     args = parser.parse_args(argv)
     if not args.levels or min(args.levels) < 1:
         parser.error("--levels must be at least 1")
     if not 0 <= args.think_min_s <= args.think_max_s:
         parser.error("--think-min-s must be >= 0 and <= --think-max-s")
-    check_args(parser, args, at_least_one=("turns_per_call",), positive=("level_seconds", "turn_timeout_s"))
+    common.check_args(
+        parser, args, at_least_one=("turns_per_call",), positive=("level_seconds", "turn_timeout_s")
+    )
     return Settings(
         tuple(args.levels),
         args.turns_per_call,
@@ -491,7 +482,7 @@ def run(settings: Settings) -> list[dict[str, Any]]:
     timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
     results = []
     with LocalLLMServer(reply=settings.reply, **timing) as llm:
-        use_local_llm(llm.openai_base_url, metrics=True)  # the EMF lines are part of the load
+        common.use_local_llm(llm.openai_base_url, metrics=True)  # the EMF lines are part of the load
         with harness.running_stack(recorder) as stack:
             store = harness.calls_store(stack)
             run_level(2, settings, stack, recorder, store)  # warm-up: imports, first connections; not counted
@@ -511,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.devnull, "w", encoding="utf-8") as devnull, redirect_stdout(devnull):
         levels = run(settings)
     elapsed_s = time.perf_counter() - started
-    print(f"\n{machine_line()}")
+    print(f"\n{common.machine_line()}")
     print(
         "Everything in this one process on those cores: uvicorn (local API Gateway), the relay handler on "
         "worker threads, moto DynamoDB, the local LLM server and every caller thread."
@@ -546,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         "levels": levels,
         "runSeconds": round(elapsed_s, 1),
     }
-    finish("load", figures, elapsed_s, lambda path: plot(levels, path))
+    common.finish("load", figures, elapsed_s, lambda path: plot(levels, path))
     lost = sum(sum(level["lostTurns"].values()) for level in levels)
     return 1 if lost else 0
 

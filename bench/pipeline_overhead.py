@@ -24,20 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # so `python bench/pipeline_overhead.py` finds the `bench` package
 
-from bench.common import (  # noqa: E402
-    add_llm_flags,
-    check_args,
-    finish,
-    format_table,
-    load_example,
-    load_workflow,
-    machine_line,
-    new_parser,
-    plot_cdf,
-    pyplot,
-    save_figure,
-    summaries,
-)
+from bench import common  # noqa: E402
 from kimiyi.chunking import ClauseChunker  # noqa: E402
 from kimiyi.conversation import CallState, Say, TurnInput, TurnOutcome, run_turn  # noqa: E402
 from kimiyi.conversation.turn import LlmRequested, opening  # noqa: E402
@@ -62,7 +49,7 @@ FAILOVER_WARMUP = 3  # also what opens the default breaker (3 failures) in the c
 
 # The relay benchmarks' workflow: one conversation node that loops on itself and an end node, no LLM-judged
 # edge, so a turn is exactly one streamed LLM call. {{shop}} is its one variable.
-BENCH_WORKFLOW = load_workflow("shop")
+BENCH_WORKFLOW = common.load_workflow("shop")
 BENCH_VARIABLES = {"shop": "Corner Bikes"}
 
 
@@ -250,7 +237,7 @@ def run_scenario(
         "reply": outcomes[-1].reply,
         "llmRequestsPerTurn": requests,
         "tokensToFirstClause": sorted(set(samples.pop("tokens_to_first_clause"))),
-        "metricsMs": summaries(samples),
+        "metricsMs": common.summaries(samples),
         "samplesMs": {name: [round(v, 3) for v in values] for name, values in samples.items()},
         "turnsMs": [outcome.marks.as_ms() for outcome in outcomes],
     }
@@ -319,7 +306,7 @@ def run_failover_case(
         "failures": list(outcomes[-1].failures),
         "callerHears": sorted({outcome.reply for outcome in outcomes}),
         "warmupFailures": [list(outcome.failures) for outcome in warmup],
-        "metricsMs": summaries(samples),
+        "metricsMs": common.summaries(samples),
         "turnsMs": [outcome.marks.as_ms() for outcome in outcomes],
     }
 
@@ -331,7 +318,7 @@ def overhead_table(title: str, result: dict) -> str:
     rows = [
         [ROW_LABELS[name], s["p50"], s["p95"], s["p99"], s["max"]] for name, s in result["metricsMs"].items()
     ]
-    return format_table([f"{title} (ms)", "p50", "p95", "p99", "max"], rows)
+    return common.format_table([f"{title} (ms)", "p50", "p95", "p99", "max"], rows)
 
 
 def failover_table(results: dict[str, dict]) -> str:
@@ -362,7 +349,7 @@ def failover_table(results: dict[str, dict]) -> str:
         "gap p50",
         "gap p99",
     ]
-    return format_table(headers, rows)
+    return common.format_table(headers, rows)
 
 
 def explain(settings: Settings, isolated: dict, judged: dict) -> str:
@@ -400,7 +387,7 @@ def failover_note(settings: Settings) -> str:
 
 def plot(isolated: dict, judged: dict, failover: dict[str, dict], path: Path) -> Path | None:
     """CDFs of turn latency and overhead, and failover latency bars; None when matplotlib is missing."""
-    plt = pyplot()
+    plt = common.pyplot()
     if plt is None:
         return None
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -410,7 +397,7 @@ def plot(isolated: dict, judged: dict, failover: dict[str, dict], path: Path) ->
             ("e_overhead", ":", "overhead (e)"),
         ):
             values = [max(value, 0.01) for value in result["samplesMs"][key]]  # log axis
-            plot_cdf(left, values, style, color=color, label=f"{label}: {what}")
+            common.plot_cdf(left, values, style, color=color, label=f"{label}: {what}")
     left.set(
         xscale="log",
         xlabel="ms (log)",
@@ -430,14 +417,14 @@ def plot(isolated: dict, judged: dict, failover: dict[str, dict], path: Path) ->
     )
     right.invert_yaxis()
     right.legend()
-    return save_figure(figure, path)
+    return common.save_figure(figure, path)
 
 
 # --- main ---------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = new_parser(__doc__)
+    parser = common.new_parser(__doc__)
     parser.add_argument(
         "--turns", type=int, default=200, help="measured turns, one LLM call each (default 200)"
     )
@@ -448,12 +435,12 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument(
         "--failover-turns", type=int, default=20, help="measured turns per failover case (default 20)"
     )
-    add_llm_flags(parser)
+    common.add_llm_flags(parser)
     parser.add_argument(
         "--deadline-ms", type=float, default=300.0, help="the failover chain's first-token deadline"
     )
     args = parser.parse_args(argv)
-    check_args(
+    common.check_args(
         parser,
         args,
         at_least_one=("turns", "judged_turns", "failover_turns"),
@@ -476,7 +463,7 @@ def parse_args(argv: list[str] | None) -> Settings:
 
 def scenarios() -> tuple[Scenario, Scenario]:
     bench = parse_workflow(BENCH_WORKFLOW)
-    example = load_example("clinic-appointment")
+    example = common.load_example("clinic-appointment")
     clinic = parse_workflow(example)
     isolated = Scenario(
         "isolated",
@@ -526,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     elapsed_s = time.perf_counter() - started
 
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"Local LLM server: first token {settings.first_token_ms:g} ms, {settings.token_ms:g} ms/token; "
         f"openai async client via FailoverChain, one chain reused; warm-up {settings.warmup} turns not counted"
@@ -558,7 +545,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "runSeconds": round(elapsed_s, 1),
     }
-    finish("pipeline_overhead", figures, elapsed_s, lambda path: plot(isolated, judged, failover, path))
+    common.finish(
+        "pipeline_overhead", figures, elapsed_s, lambda path: plot(isolated, judged, failover, path)
+    )
     return 0
 
 

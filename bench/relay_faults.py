@@ -51,19 +51,8 @@ sys.path.insert(0, str(REPO))  # so `python bench/relay_faults.py` finds the `be
 import httpx  # noqa: E402
 from websockets.sync.client import ClientConnection  # noqa: E402
 
+from bench import common  # noqa: E402
 from bench import relay_turns as harness  # noqa: E402
-from bench.common import (  # noqa: E402
-    add_llm_flags,
-    check_args,
-    finish,
-    format_table,
-    machine_line,
-    new_parser,
-    pyplot,
-    save_figure,
-    summary_or_none,
-    use_local_llm,
-)
 from kimiyi.languages import holding_phrase_for  # noqa: E402
 from kimiyi_local import llm_server  # noqa: E402
 from kimiyi_local.llm_server import LocalLLMServer  # noqa: E402
@@ -499,7 +488,7 @@ def run_worker(group: str, settings: Settings, out: Path, hard_deadline: float, 
         secondary = resources.enter_context(LocalLLMServer(**timing)) if group == "faults" else None
         # Set before the stack reads the environment and the relay handler builds its chain.
         order = "compatible,scripted" if secondary is None else "compatible,openai,scripted"
-        use_local_llm(primary.openai_base_url, provider_order=order)
+        common.use_local_llm(primary.openai_base_url, provider_order=order)
         os.environ["LLM_BREAKER_FAILURES"] = BREAKER_FAILURES
         for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
             os.environ.pop(name, None)
@@ -633,9 +622,13 @@ def describe(
         "turns": len(turns),
         "calls": len(played),
         "seconds": round(seconds, 1),
-        "firstTextMs": summary_or_none(t["firstTextMs"] for t in turns if t["firstTextMs"] is not None),
-        "lastFrameMs": summary_or_none(t["lastFrameMs"] for t in turns if t["lastFrameMs"] is not None),
-        "longestGapMs": summary_or_none(t["longestGapMs"] for t in turns),
+        "firstTextMs": common.summary_or_none(
+            t["firstTextMs"] for t in turns if t["firstTextMs"] is not None
+        ),
+        "lastFrameMs": common.summary_or_none(
+            t["lastFrameMs"] for t in turns if t["lastFrameMs"] is not None
+        ),
+        "longestGapMs": common.summary_or_none(t["longestGapMs"] for t in turns),
         "silentTurns": sum(1 for t in turns if t["silent"]),
         "noTextTurns": sum(1 for t in turns if t["firstTextMs"] is None),
         "timeouts": sum(1 for t in turns if t["timedOut"]),
@@ -991,7 +984,7 @@ def latency_table(scenarios: dict[str, Any]) -> str:
         "max gap",
         "cut by cap",
     ]
-    return format_table(headers, rows)
+    return common.format_table(headers, rows)
 
 
 HEARD_COLUMNS = (
@@ -1024,7 +1017,7 @@ def heard_table(scenarios: dict[str, Any]) -> str:
         "other",
         "nothing",
     ]
-    return format_table(["scenario", *short], rows)
+    return common.format_table(["scenario", *short], rows)
 
 
 def server_table(scenarios: dict[str, Any]) -> str:
@@ -1036,13 +1029,13 @@ def server_table(scenarios: dict[str, Any]) -> str:
         failures = ", ".join(f"{k} {v}" for k, v in sorted(f["failures"].items())) or "-"
         totals = " + ".join(f"{v}" for v in f["llmRequests"]["serverTotals"].values())
         rows.append([name, providers, failures, f["noReport"], totals])
-    return format_table(
+    return common.format_table(
         ["scenario", "answered by (server)", "failures (server)", "no report", "requests"], rows
     )
 
 
 def plot(scenarios: dict[str, Any], settings: Settings, path: Path) -> Path | None:
-    plt = pyplot()
+    plt = common.pyplot()
     if plt is None:
         return None
     names = [n for n, f in scenarios.items() if "skipped" not in f and f.get("firstTextMs")]
@@ -1080,16 +1073,16 @@ def plot(scenarios: dict[str, Any], settings: Settings, path: Path) -> Path | No
     )
     axes.legend(fontsize=8, loc="upper left")
     axes.grid(alpha=0.3, which="both")
-    return save_figure(figure, path)
+    return common.save_figure(figure, path)
 
 
 # --- main -------------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
-    parser = new_parser(__doc__)
+    parser = common.new_parser(__doc__)
     parser.add_argument("--turns", type=int, default=20, help="measured turns per scenario (default 20)")
-    add_llm_flags(parser, first_token_ms=300.0, token_ms=15.0, whose="servers'")
+    common.add_llm_flags(parser, first_token_ms=300.0, token_ms=15.0, whose="servers'")
     parser.add_argument(
         "--turn-timeout-s", type=float, default=8.0, help="a reply not finished by then counts as silent (8)"
     )
@@ -1105,7 +1098,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     args = parser.parse_args(argv)
     if not 1 <= args.turns <= 999:
         parser.error("--turns must be 1 to 999")
-    check_args(parser, args, positive=("turn_timeout_s", "cap_s"))
+    common.check_args(parser, args, positive=("turn_timeout_s", "cap_s"))
     if not 1 <= args.parallel <= 99:
         parser.error("--parallel must be 1 to 99")
     settings = Settings(
@@ -1134,7 +1127,7 @@ def main(argv: list[str] | None = None) -> int:
     print_heard_and_server(scenarios)
     print("\nTargets")
     print(
-        format_table(
+        common.format_table(
             ["target", "limit", "measured", "result"],
             [[c["target"], f"{c['limit']:g}", c["measured"], "pass" if c["ok"] else "FAIL"] for c in checks],
         )
@@ -1149,12 +1142,12 @@ def main(argv: list[str] | None = None) -> int:
         "targets": checks,
         "runSeconds": round(elapsed_s, 1),
     }
-    finish("relay_faults", figures, elapsed_s, lambda path: plot(scenarios, settings, path))
+    common.finish("relay_faults", figures, elapsed_s, lambda path: plot(scenarios, settings, path))
     return 0
 
 
 def print_latency(settings: Settings, scenarios: dict[str, Any], meta: dict[str, Any]) -> None:
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"Local stack in process, real relay handler; LLM servers: first token {settings.first_token_ms:g} ms, "
         f"{settings.token_ms:g} ms/token; {settings.turns} measured turns per scenario; a turn is silent "

@@ -37,21 +37,7 @@ import boto3  # noqa: E402
 import httpx  # noqa: E402
 from websockets.sync.client import ClientConnection  # noqa: E402
 
-from bench.common import (  # noqa: E402
-    Samples,
-    add_llm_flags,
-    check_args,
-    finish,
-    format_table,
-    load_workflow,
-    machine_line,
-    new_parser,
-    plot_cdf,
-    pyplot,
-    save_figure,
-    summaries,
-    use_local_llm,
-)
+from bench import common  # noqa: E402
 from kimiyi.adapters.calls_store import CallsStore  # noqa: E402
 from kimiyi.chunking import ClauseChunker  # noqa: E402
 from kimiyi.languages import get_language  # noqa: E402
@@ -68,7 +54,7 @@ RELAY_FUNCTION = "RelayFunction"
 # One conversation node that loops on itself (an `always` edge), and an end node on the goodbye intent: no
 # LLM-judged edge, so a caller turn is exactly one streamed LLM reply. {{shop}} in its global prompt differs
 # per call, so the LLM server's record of a request names the call that sent it.
-BENCH_WORKFLOW = load_workflow("shop")
+BENCH_WORKFLOW = common.load_workflow("shop")
 API_KEY = "local-dev-key"  # the local stack's documented defaults
 AUTH_TOKEN = "local-auth-token"
 CALL = {"to": "+12125550123", "from": "+12125550100"}
@@ -416,7 +402,7 @@ def streams_of(call: PlayedCall, timings: list[StreamTiming]) -> list[StreamTimi
 def streaming_samples(
     calls: list[PlayedCall], settings: Settings, timings: list[StreamTiming]
 ) -> dict[str, list[float]]:
-    samples = Samples()
+    samples = common.Samples()
     add = samples.add
     for call in calls:
         streams = streams_of(call, timings)
@@ -477,7 +463,7 @@ def cache_samples(calls: list[PlayedCall]) -> dict[str, list[float]]:
 def barge_in_samples(
     calls: list[PlayedCall], recorder: RelayRecorder, settings: Settings
 ) -> dict[str, list[float]]:
-    samples = Samples()
+    samples = common.Samples()
     add = samples.add
     for call in calls:
         ends = clause_ends(call.reply)
@@ -547,13 +533,13 @@ def streaming_table(summaries: dict[str, dict], settings: Settings, k: int) -> s
         if name in labels
     ]
     n = int(summaries["server_first_frame"]["n"])
-    return format_table([f"turn latency, {n} turns (ms)", "p50", "p95", "p99", "max"], rows)
+    return common.format_table([f"turn latency, {n} turns (ms)", "p50", "p95", "p99", "max"], rows)
 
 
 def cache_table(summaries: dict[str, dict]) -> str:
     labels = {"hit": "cache hit: received -> reply posted", "miss": "first call (LLM): received -> 1st frame"}
     rows = [[labels[name], s["n"], s["p50"], s["p95"], s["p99"], s["max"]] for name, s in summaries.items()]
-    return format_table(["turn latency (ms)", "n", "p50", "p95", "p99", "max"], rows)
+    return common.format_table(["turn latency (ms)", "n", "p50", "p95", "p99", "max"], rows)
 
 
 def frames_table(summaries: dict[str, dict]) -> str:
@@ -562,7 +548,7 @@ def frames_table(summaries: dict[str, dict]) -> str:
         ["post_to_connection text frames per turn", *_mean_p50_max(summaries["frames"])],
         ["  of which an empty closing frame", *_mean_p50_max(summaries["empty_closing_frames"])],
     ]
-    return format_table(["per turn", "mean", "p50", "max"], rows)
+    return common.format_table(["per turn", "mean", "p50", "max"], rows)
 
 
 def barge_in_table(summaries: dict[str, dict]) -> str:
@@ -577,7 +563,7 @@ def barge_in_table(summaries: dict[str, dict]) -> str:
         for name, label in BARGE_IN_ROWS.items()
     ]
     n = int(summaries["client_interrupt_to_last_frame"]["n"])
-    return format_table([f"barge-in, {n} turns (ms or count)", "mean", "p50", "p95", "max"], rows)
+    return common.format_table([f"barge-in, {n} turns (ms or count)", "mean", "p50", "p95", "max"], rows)
 
 
 def _mean_p50_max(summary: dict) -> list[float]:
@@ -586,7 +572,7 @@ def _mean_p50_max(summary: dict) -> list[float]:
 
 def plot(streaming: dict[str, list[float]], barge_in: dict[str, list[float]], path: Path) -> Path | None:
     """Latency CDFs, frames per turn against tokens, and interrupt -> last frame; None without matplotlib."""
-    plt = pyplot()
+    plt = common.pyplot()
     if plt is None:
         return None
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5))
@@ -595,7 +581,7 @@ def plot(streaming: dict[str, list[float]], barge_in: dict[str, list[float]], pa
         ("client_first_text", "client: prompt sent -> first frame"),
         ("server_minus_first_token", "server minus first-token time"),
     ):
-        plot_cdf(left, streaming[key], label=label)
+        common.plot_cdf(left, streaming[key], label=label)
     left.set(xlabel="ms", ylabel="fraction of turns", title="Turn latency to the first text frame")
     frames = [int(v) for v in streaming["frames"]]
     tokens = int(max(streaming["tokens"]))
@@ -610,25 +596,25 @@ def plot(streaming: dict[str, list[float]], barge_in: dict[str, list[float]], pa
         ("server_interrupt_to_stream_left", "server: interrupt -> LLM stream abandoned"),
         ("server_interrupt_to_turn_returned", "server: interrupt -> turn done"),
     ):
-        plot_cdf(right, barge_in[key], label=label)
+        common.plot_cdf(right, barge_in[key], label=label)
     right.set(xlabel="ms after the interrupt", ylabel="fraction of barge-ins", title="Barge-in")
     for axes in (left, right):
         axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
-    return save_figure(figure, path)
+    return common.save_figure(figure, path)
 
 
 # --- main -----------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = new_parser(__doc__)
+    parser = common.new_parser(__doc__)
     parser.add_argument("--calls", type=int, default=10, help="measured calls without barge-in (default 10)")
     parser.add_argument("--turns-per-call", type=int, default=20, help="streamed turns per call (default 20)")
     parser.add_argument("--barge-in-calls", type=int, default=2, help="calls that barge in every turn")
     parser.add_argument("--barge-in-turns-per-call", type=int, default=16, help="(default 16)")
     parser.add_argument("--warmup-turns", type=int, default=5, help="turns of an uncounted first call")
-    add_llm_flags(parser)
+    common.add_llm_flags(parser)
     parser.add_argument(
         "--quiet-ms", type=float, default=1000.0, help="after a barge-in, silence that ends the turn"
     )
@@ -638,7 +624,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         "--cache-calls", type=int, default=20, help="calls of common phrases; the first fills the cache"
     )
     args = parser.parse_args(argv)
-    check_args(
+    common.check_args(
         parser,
         args,
         at_least_one=("calls", "turns_per_call", "barge_in_calls", "barge_in_turns_per_call", "parallel"),
@@ -709,7 +695,7 @@ def run(settings: Settings) -> Played:
     recorder = RelayRecorder()
     timing = {"first_token_ms": settings.first_token_ms, "token_ms": settings.token_ms}
     with LocalLLMServer(reply=settings.reply, **timing) as llm:
-        use_local_llm(llm.openai_base_url)
+        common.use_local_llm(llm.openai_base_url)
         with running_stack(recorder) as stack, httpx.Client(timeout=RECV_TIMEOUT_S) as client:
             store = calls_store(stack)
 
@@ -763,9 +749,9 @@ def main(argv: list[str] | None = None) -> int:
     barge_in = barge_in_samples(barge_in_calls, played.recorder, settings)
     cache = cache_samples(played.cached)
     streaming_summary, barge_in_summary, cache_summary = (
-        summaries(streaming),
-        summaries(barge_in),
-        summaries(cache),
+        common.summaries(streaming),
+        common.summaries(barge_in),
+        common.summaries(cache),
     )
     ends = clause_ends(settings.reply)
     k = ends[0]
@@ -774,7 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     cut_ok = sum(1 for check in cuts if check["ok"])
     frames_mean = streaming_summary["frames"]["mean"]
 
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"Local stack in process, real relay handler; local LLM server: first token "
         f"{settings.first_token_ms:g} ms, {settings.token_ms:g} ms/token"
@@ -819,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
         "bargeIn": {"metrics": barge_in_summary, "samples": barge_in, "cutChecks": cuts},
         "runSeconds": round(elapsed_s, 1),
     }
-    finish("relay_turns", figures, elapsed_s, lambda path: plot(streaming, barge_in, path))
+    common.finish("relay_turns", figures, elapsed_s, lambda path: plot(streaming, barge_in, path))
     if cut_ok != len(cuts):
         raise BenchError(f"the stored reply was not cut in {len(cuts) - cut_ok} barge-in turns: {cuts}")
     return 0

@@ -49,18 +49,7 @@ sys.path.insert(0, str(REPO))  # so `python bench/traditional_vs_optimized.py` f
 import httpx  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from bench.common import (  # noqa: E402
-    add_llm_flags,
-    check_args,
-    finish,
-    format_table,
-    machine_line,
-    new_parser,
-    pyplot,
-    save_figure,
-    summarize,
-    use_local_llm,
-)
+from bench import common  # noqa: E402
 from bench.relay_turns import (  # noqa: E402  the relay harness: workflow, defaults, socket, turns
     API_KEY,
     AUTH_TOKEN,
@@ -319,7 +308,7 @@ def run(settings: Settings) -> tuple[list[PlayedCall], list[PlayedCall]]:
     classic: list[PlayedCall] = []
     stream: list[PlayedCall] = []
     with LocalLLMServer(reply=settings.reply, **timing) as llm:
-        use_local_llm(llm.openai_base_url)
+        common.use_local_llm(llm.openai_base_url)
         with running_stack() as stack, httpx.Client(timeout=TIMEOUT_S) as client:
             for _ in range(settings.calls):
                 classic.append(play_classic(client, stack.base_url, settings.reply))
@@ -354,8 +343,8 @@ def figures_of(classic: list[PlayedCall], stream: list[PlayedCall]) -> dict[str,
         )
     metrics = {
         name: {
-            "all": summarize(flat(calls)),
-            **{kind: summarize(flat(of_kind(calls, kinds, kind))) for kind in (CACHED, LLM)},
+            "all": common.summarize(flat(calls)),
+            **{kind: common.summarize(flat(of_kind(calls, kinds, kind))) for kind in (CACHED, LLM)},
         }
         for name, calls in (("classic", classic_ms), ("stream", stream_ms))
     }
@@ -397,7 +386,7 @@ def per_turn_table(rows: list[dict]) -> str:
         for row in rows
     ]
     headers = ["caller turn", "kind", "classic p50 ms", "stream p50 ms", "ratio", "stream cache hits"]
-    return format_table(headers, body)
+    return common.format_table(headers, body)
 
 
 def summary_table(metrics: dict) -> str:
@@ -406,7 +395,7 @@ def summary_table(metrics: dict) -> str:
         for kind in ("all", CACHED, LLM):
             s = metrics[name][kind]
             rows.append([f"{label}, {kind} turns", int(s["n"]), s["p50"], s["p95"], s["mean"], s["max"]])
-    return format_table(["time to first speakable text (ms)", "n", "p50", "p95", "mean", "max"], rows)
+    return common.format_table(["time to first speakable text (ms)", "n", "p50", "p95", "mean", "max"], rows)
 
 
 def ratios_table(ratios: dict) -> str:
@@ -416,13 +405,13 @@ def ratios_table(ratios: dict) -> str:
         ["LLM turns (questions)", f"{ratios[LLM]:.2f}x", f"{ratios[f'{LLM}Median']:.2f}x"],
     ]
     headers = ["ratio classic / stream", "sum(classic) / sum(stream)", "median of per-turn ratios"]
-    return format_table(headers, rows)
+    return common.format_table(headers, rows)
 
 
 def plot(rows: list[dict], ratios: dict, settings: Settings, path: Path) -> Path | None:
     """Grouped bars per turn: classic and stream p50 (log scale: a cache hit is tens of times shorter),
     the ratio over each group; None without matplotlib."""
-    plt = pyplot()
+    plt = common.pyplot()
     if plt is None:
         return None
     figure, axes = plt.subplots(figsize=(11, 5))
@@ -454,23 +443,23 @@ def plot(rows: list[dict], ratios: dict, settings: Settings, path: Path) -> Path
     )
     axes.legend(fontsize=8, loc="upper left")
     axes.grid(axis="y", alpha=0.3, which="both")
-    return save_figure(figure, path)
+    return common.save_figure(figure, path)
 
 
 # --- main ------------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> Settings:
-    parser = new_parser(__doc__)
+    parser = common.new_parser(__doc__)
     parser.add_argument(
         "--calls", type=int, default=6, help="calls of each pipeline, the first a warm-up (default 6)"
     )
-    add_llm_flags(parser)
+    common.add_llm_flags(parser)
     parser.add_argument("--reply", default=DEFAULT_REPLY, help="what the LLM server streams every turn")
     args = parser.parse_args(argv)
     if args.calls < 2:
         parser.error("--calls must be at least 2 (the first call of each pipeline is a warm-up)")
-    check_args(parser, args)
+    common.check_args(parser, args)
     check_reply(parser, args.reply)
     return Settings(args.calls, args.first_token_ms, args.token_ms, args.reply)
 
@@ -483,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = figures_of(classic, stream)
     measured = settings.calls - 1
 
-    print(machine_line())
+    print(common.machine_line())
     print(
         f"Local stack in process, real handlers; local LLM server: first token {settings.first_token_ms:g} ms, "
         f"{settings.token_ms:g} ms/token; reply of {len(split_into_tokens(settings.reply))} tokens"
@@ -510,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     record = {"settings": {**dataclasses.asdict(settings), "script": list(SCRIPT), "goodbye": GOODBYE}}
-    finish(
+    common.finish(
         NAME,
         {**record, **figures, "runSeconds": round(elapsed_s, 1)},
         elapsed_s,

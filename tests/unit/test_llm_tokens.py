@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kimiyi.llm.tokens import is_cjk, split_into_tokens
+from kimiyi.llm.tokens import split_into_tokens
 
 
 def test_words_keep_their_leading_space_and_punctuation_is_separate():
@@ -31,11 +31,6 @@ def test_mixed_latin_and_cjk_split_at_the_script_boundary():
 def test_accented_and_spaced_scripts_stay_whole_words():
     assert split_into_tokens("déjà vu") == ["déjà", " vu"]
     assert split_into_tokens("สวัสดีครับ ยินดี") == ["สวัสดีครับ", " ยินดี"]
-
-
-def test_is_cjk():
-    assert is_cjk("好") and is_cjk("。") and is_cjk("か")
-    assert not is_cjk("a") and not is_cjk(" ") and not is_cjk(".")
 
 
 @given(st.text())

@@ -45,6 +45,8 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable
 
+from .charclass import is_wide
+
 __all__ = [
     "DEFAULT_DELIMITERS",
     "MAX_FRAME_CHARS",
@@ -90,10 +92,6 @@ _CUT, _NO, _HOLD = "cut", "no", "hold"
 _PLAIN, _NUMBER, _NEVER, _NEXT_DECIDES, _ELLIPSIS = "plain", "number", "never", "next", "ellipsis"
 
 
-def _is_wide(char: str) -> bool:
-    return unicodedata.east_asian_width(char) in ("W", "F")
-
-
 def _is_dotted_initials(word: str) -> bool:
     parts = word.split(".")
     return all(len(part) == 1 and part.isupper() for part in parts)
@@ -114,7 +112,7 @@ def complete_clauses(text: str, delimiters: str = DEFAULT_DELIMITERS) -> str:
     for index in range(len(text) - 1, -1, -1):
         char = text[index]
         if char == "\n" or (
-            char in delimiters and (index + 1 == len(text) or text[index + 1].isspace() or _is_wide(char))
+            char in delimiters and (index + 1 == len(text) or text[index + 1].isspace() or is_wide(char))
         ):
             return text[: index + 1]
     return ""
@@ -285,7 +283,7 @@ class ClauseChunker:
             return end, _HOLD  # the closing quote is probably the next token
         if not latin:
             return end, _CUT  # 。！？ । ؟ ። are never part of a number or a name
-        if following is not None and not following.isspace() and not _is_wide(following):
+        if following is not None and not following.isspace() and not is_wide(following):
             return end, _NO  # "3.5", "example.com", "e.g", "Hi!there", "etc.,"
         if not periods_only:
             return end, _CUT
@@ -352,7 +350,7 @@ class ClauseChunker:
             if following is None:
                 if mark == ":" or (mark == "," and i > 0 and buf[i - 1].isdigit()):
                     return end, _HOLD  # "10:30", "1,000", "https://"
-            elif not following.isspace() and not _is_wide(following):
+            elif not following.isspace() and not is_wide(following):
                 return end, _NO
         if not self._emitted or mark in _CJK_CLAUSE:
             needed = 1

@@ -24,6 +24,7 @@ from typing import Any
 
 from .adapters.call_records import CallRecords
 from .adapters.calls_store import CallsStore, ConflictError
+from .charclass import is_wide
 from .conversation import CallState, Say, TurnInput, TurnOutcome, run_turn
 from .conversation.turn import opening
 from .inputs import whole_number
@@ -80,7 +81,7 @@ def join_spoken(chunks: list[str]) -> str:
     (CJK text needs none)."""
     text = ""
     for chunk in chunks:
-        if text and chunk and text[-1] in ".!?…,;:" and chunk[0].isalnum() and ord(chunk[0]) < 0x2E80:
+        if text and chunk and text[-1] in ".!?…,;:" and chunk[0].isalnum() and not is_wide(chunk[0]):
             text += " "
         text += chunk
     return text.strip()

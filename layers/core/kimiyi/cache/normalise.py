@@ -25,6 +25,7 @@ import unicodedata
 from functools import cache, lru_cache
 from pathlib import Path
 
+from ..charclass import unspaced_script
 from ..languages import UnknownLanguageError, get_language
 from ..workflow.langtags import normalize_tag
 
@@ -151,23 +152,10 @@ def _kind(char: str) -> str:
     if category[0] == "M":
         return "mark"
     if category[0] in "LN":
-        return "solo" if _unspaced(char) else "letter"
+        return "solo" if unspaced_script(char) else "letter"
     if category[0] == "S" or char in _SPOKEN_MARKS:
         return "solo"
     return "gap"  # punctuation, spaces, controls, unassigned
-
-
-def _unspaced(char: str) -> bool:
-    """Scripts written without spaces between words: every character is its own unit."""
-    point = ord(char)
-    return (
-        0x2E80 <= point <= 0x9FFF  # CJK radicals, kana, bopomofo, CJK ideographs (not Hangul syllables)
-        or 0xF900 <= point <= 0xFAFF
-        or 0x20000 <= point <= 0x3FFFF
-        or 0x0E00 <= point <= 0x0EFF  # Thai, Lao
-        or 0x1000 <= point <= 0x109F  # Myanmar
-        or 0x1780 <= point <= 0x17FF  # Khmer
-    )
 
 
 def _scan(text: str):

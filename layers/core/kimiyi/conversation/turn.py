@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..cache import ReplyOutcome, TurnCache
+from ..charclass import joins_without_space
 from ..chunking import ClauseChunker, complete_clauses
 from ..languages import (
     detect_language_switch,
@@ -34,7 +35,6 @@ from ..languages import (
     resolve_code,
 )
 from ..llm import FailedAttempt, FailoverChain, FailoverStream, ScriptContext, StreamResult
-from ..llm.tokens import is_cjk
 from ..workflow import Edge, Node, Workflow
 from .prompts import build_messages, continuation_messages, judge_messages, parse_judgement
 from .state import CallState, with_exchange
@@ -435,7 +435,7 @@ class _Voice:
         """The stream broke off: what is held back goes out up to its last complete clause, and the
         unfinished rest is never spoken. What continues it is kept apart by a space (not after CJK)."""
         yield from self._emit([complete_clauses(self._chunker.flush(), self._delimiters)])
-        self._space_next = bool(self.spoken) and not is_cjk(self.spoken[-1][-1])
+        self._space_next = bool(self.spoken) and not joins_without_space(self.spoken[-1][-1])
 
     def _emit(self, chunks: list[str]) -> Iterator[Say]:
         for chunk in chunks:

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..charclass import joins_without_space
 from .base import LLMProvider, Message, ScriptContext
 from .breaker import BreakerSettings, CircuitBreaker
 from .errors import ReplyCutShort
 from .scripted import ScriptedProvider
-from .tokens import is_cjk, split_into_tokens
+from .tokens import split_into_tokens
 
 CANCEL_POLL_S = 0.05  # how often a waiting consumer's `cancelled` is asked
 STARVED_LAG_S = 0.05  # a thread that wakes this late means the process, not the provider, is slow
@@ -466,8 +467,8 @@ class FailoverStream:
         if (
             self._tail
             and not self._tail[-1].isspace()
-            and not is_cjk(self._tail[-1])
-            and not is_cjk(phrase[0])
+            and not joins_without_space(self._tail[-1])
+            and not joins_without_space(phrase[0])
         ):
             phrase = " " + phrase
         self.result.holding_phrase_added = True

@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..charclass import unspaced_script
+
 _APOSTROPHES = frozenset("'’‘ʼ`´")  # removed, so "don't" and "dont" are the same word
 _CLAUSE_ENDS = frozenset(",.!?;:…、。！？；：｡､\n")
 
@@ -21,19 +23,6 @@ _CLAUSE_ENDS = frozenset(",.!?;:…、。！？；：｡､\n")
 class Unit:
     text: str
     boundary: bool  # a clause starts here (start of text or after clause punctuation)
-
-
-def _unspaced(char: str) -> bool:
-    """Scripts written without spaces between words: every character is its own unit."""
-    cp = ord(char)
-    return (
-        0x2E80 <= cp <= 0x9FFF  # CJK radicals, kana, bopomofo, CJK ideographs (not Hangul syllables)
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x20000 <= cp <= 0x3FFFF
-        or 0x0E00 <= cp <= 0x0EFF  # Thai, Lao
-        or 0x1000 <= cp <= 0x109F  # Myanmar
-        or 0x1780 <= cp <= 0x17FF  # Khmer
-    )
 
 
 def tokenize(text: str) -> tuple[Unit, ...]:
@@ -56,7 +45,7 @@ def tokenize(text: str) -> tuple[Unit, ...]:
             boundary = True
         elif char.isspace() or unicodedata.category(char)[0] in "PS":
             flush()
-        elif _unspaced(char):
+        elif unspaced_script(char):
             flush()
             units.append(Unit(char, boundary))
             boundary = False

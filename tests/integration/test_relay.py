@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from twilio.request_validator import RequestValidator
 
 from kimiyi.adapters.calls_store import CallsStore
-from kimiyi.adapters.metrics_store import MetricsStore
+from kimiyi.adapters.metrics_store import MetricsStore, aggregate_pks
 from kimiyi.llm import FailoverChain
 from kimiyi.metrics import TurnMetrics
 from kimiyi.metrics.window import plan_window
@@ -412,12 +412,16 @@ def metered_relay(store, connections, emf, chain=None, metrics_store=None):
 
 
 def aggregate_items(at_ms: int) -> list[dict]:
-    """The minute's and the hour's aggregate items for a turn received at `at_ms`."""
+    """The minute's and the hour's aggregate items for the one turn received at `at_ms` (the one shard
+    of each bucket it went to)."""
     table = boto3.resource("dynamodb").Table("CallsTable")
     minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(at_ms / 1000))
-    return [
-        table.get_item(Key={"pk": f"METRICS#{key}", "sk": "AGG"})["Item"] for key in (minute, minute[:13])
-    ]
+    found = []
+    for bucket in (minute, minute[:13]):
+        items = [table.get_item(Key={"pk": pk, "sk": "AGG"}).get("Item") for pk in aggregate_pks(bucket)]
+        (item,) = [item for item in items if item]
+        found.append(item)
+    return found
 
 
 def test_a_turn_records_a_turn_item_bumps_the_minute_and_emits(store, connections, emf):

@@ -10,20 +10,30 @@ turns are read back only for the tenant that owns them, and unknown and foreign 
   second is kept as `TURN#<n>#<at ms>` rather than overwriting the first.
 - `CALL#<trackingId>` / `TURN#ERRORS`: `errors` (ADD), `lastErrorAt`: the call's failed turns. It sorts
   after the numbered turns, so one Query (`sk begins_with TURN#`) reads a call's whole record.
-- `METRICS#<tenant>#<yyyy-mm-ddThh:mm>` / `AGG` and `METRICS#<tenant>#<yyyy-mm-ddThh>` / `AGG`: a
-  tenant's minute and hour, read by the API; `METRICS#<yyyy-mm-ddThh:mm>` and `METRICS#<yyyy-mm-ddThh>`:
-  the same over all tenants, read by health. Each holds the `Aggregate` counters (turns, errors, cacheHits, ..., one `lat_NNN`/`ftt_NNN` counter per
-  histogram bin), updated with one `ADD` per turn each: atomic, so concurrent turns never lose a count,
-  and nothing is read first.
+- `METRICS#<tenant>#<yyyy-mm-ddThh:mm>#<shard>` / `AGG` and `METRICS#<tenant>#<yyyy-mm-ddThh>#<shard>` /
+  `AGG`: a tenant's minute and hour, read by the API; `METRICS#<yyyy-mm-ddThh:mm>#<shard>` and
+  `METRICS#<yyyy-mm-ddThh>#<shard>`: the same over all tenants, read by health. `<shard>` is two digits,
+  00-15 (`AGGREGATE_SHARDS`): each bucket is spread over 16 items so no item takes more than 1/16 of the
+  turns. Each holds the `Aggregate` counters (turns, errors, cacheHits, ..., one `lat_NNN`/`ftt_NNN`
+  counter per histogram bin), updated with one `ADD` per turn each: atomic, so concurrent turns never
+  lose a count, and nothing is read first. A turn's shard is a hash (CRC-32) of its trackingId and its
+  time in ms, so a call's turns spread over the shards, and its four updates (minute and hour, all
+  tenants and its tenant) go to the same shard number.
+- `METRICS#<tenant>#<bucket>` and `METRICS#<bucket>` (no shard): the unsharded items written before
+  sharding. Reads still add them, as one more shard per bucket (1 key in 17), so a window that reaches
+  back before the change loses nothing; they expire 14 days after their bucket, and nothing writes them.
 
 Costs (on-demand): a turn writes its record (1 WRU; under 1 KB) and updates four aggregate items (each
-charged by the item's size, 1-3 WRU as its bins fill), so 5-13 WRU per turn. A window read is a
-BatchGetItem of at most 59 minute items plus one item per hour (a 24-hour window: <= 83 items, one
-request; 14 days: <= 395 items, four requests), 0.5 RRU per item (eventually consistent, < 4 KB). A
-call's read is one Query (0.5 RRU per 4 KB of turn records), plus one GetItem when it has no turns.
-Limit: every turn of a minute updates the same two all-tenant items; DynamoDB sustains about 1,000 WRU/s per
-partition and an hour item costs up to 3 WRU per update, so about 300 turns per second in total
-before the aggregate keys would need sharding (METRICS#<minute>#<shard>, read back shard by shard).
+charged by the item's size: 1 WRU while it is small, 2-3 as its bins fill, 4 at the very worst), so
+5-17 WRU per turn; sharding adds no write. A window read is a BatchGetItem of 17 keys per bucket (16
+shards and the unsharded key; a missing item still costs a read) over at most 59 minute buckets plus one
+per hour: 1 hour <= 1,020 keys (11 requests), 24 hours <= 1,411 (15), 14 days <= 6,715 (68 requests,
+3,358 RRU), 0.5 RRU per key (eventually consistent, < 4 KB); the requests run 8 at a time. A call's
+read is one Query (0.5 RRU per 4 KB of turn records), plus one GetItem when it has no turns.
+Limit: DynamoDB sustains about 1,000 WRU/s per item (a partition's limit; one item is never split). At
+2,000 turns/s each aggregate item gets 2,000 / 16 = 125 updates/s, 500 WRU/s at the worst item size
+(4 WRU), half the limit; so about 4,000 turns/s in total, from one tenant or all of them (docs/metrics.md
+has the arithmetic).
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import zlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,7 +58,17 @@ from ..metrics.aggregate import Aggregate
 from ..metrics.record import TurnRecord
 from ..metrics.window import HOUR, MINUTE, WindowPlan, hour_key, minute_key, minute_of
 
-__all__ = ["METRICS_TTL_S", "CallTurns", "MetricsReadError", "MetricsStore", "open_metrics_store", "turn_sk"]
+__all__ = [
+    "AGGREGATE_SHARDS",
+    "METRICS_TTL_S",
+    "CallTurns",
+    "MetricsReadError",
+    "MetricsStore",
+    "aggregate_pks",
+    "open_metrics_store",
+    "shard_of",
+    "turn_sk",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +77,10 @@ TURN_PREFIX = "TURN#"
 ERRORS_SK = "TURN#ERRORS"
 AGG_SK = "AGG"
 BATCH_KEYS = 100  # BatchGetItem's limit per request
+READ_THREADS = 8  # BatchGetItem requests in flight at once (a 14-day window is 68 requests)
+# Items per aggregate bucket. Raising it is safe (readers read every shard they know of); lowering it
+# would hide the higher shards' items until they expire, 14 days after their bucket.
+AGGREGATE_SHARDS = 16
 UNPROCESSED_RETRIES = 5
 # Readers that answer people (the API, health) would rather say "unavailable" than hang.
 READ_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
@@ -101,7 +127,7 @@ class MetricsStore:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             self._table.put_item(Item={**item, "sk": f"{item['sk']}#{record.at_ms}"})
-        self._add(Aggregate.of_turn(record), record.at_ms, tenant_id)
+        self._add(Aggregate.of_turn(record), record.at_ms, tenant_id, record.tracking_id)
 
     def record_failure(self, tracking_id: str | None, at_ms: int, tenant_id: str | None = None) -> None:
         """A failed turn: counted under its call when the call is known, and in the aggregates (the
@@ -117,9 +143,9 @@ class MetricsStore:
                     ":one": 1,
                 },
             )
-        self._add(Aggregate.of_failure(), at_ms, tenant_id)
+        self._add(Aggregate.of_failure(), at_ms, tenant_id, tracking_id)
 
-    def _add(self, delta: Aggregate, at_ms: int, tenant_id: str | None) -> None:
+    def _add(self, delta: Aggregate, at_ms: int, tenant_id: str | None, tracking_id: str | None) -> None:
         counters = delta.counters()
         names = {f"#c{i}": name for i, name in enumerate(counters)}
         values: dict[str, Any] = {f":c{i}": _to_dynamo(value) for i, value in enumerate(counters.values())}
@@ -128,11 +154,12 @@ class MetricsStore:
         hour = minute.replace(minute=0)
         buckets = ((minute_key(minute), minute, MINUTE), (hour_key(hour), hour, HOUR))
         scopes = (None, tenant_id) if tenant_id else (None,)
+        shard = shard_of(tracking_id, at_ms)
         for (key, start, length), scope in itertools.product(buckets, scopes):
             # The expiry is a function of the bucket, so every writer SETs the same value.
             expires = int((start + length).timestamp()) + METRICS_TTL_S
             self._table.update_item(
-                Key={"pk": _aggregate_pk(key, scope), "sk": AGG_SK},
+                Key={"pk": _shard_pk(_aggregate_pk(key, scope), shard), "sk": AGG_SK},
                 UpdateExpression=f"SET #exp = :exp ADD {adds}",
                 ExpressionAttributeNames={**names, "#exp": "expiresAt"},
                 ExpressionAttributeValues={**values, ":exp": expires},
@@ -177,13 +204,23 @@ class MetricsStore:
         return _owner(item) if item and int(item.get("expiresAt", 0)) > now else None
 
     def window(self, plan: WindowPlan, tenant_id: str | None = None) -> Aggregate:
-        """The sum of the window's hour and minute aggregates (BatchGetItem, no Scan): the tenant's, or
-        with no tenant, all tenants' (health)."""
+        """The sum of the window's hour and minute aggregates, every shard of each (BatchGetItem, no
+        Scan): the tenant's, or with no tenant, all tenants' (health)."""
         now = self._clock()
         total = Aggregate()
-        keys = [{"pk": _aggregate_pk(key, tenant_id), "sk": AGG_SK} for key in plan.bucket_keys()]
-        for start in range(0, len(keys), BATCH_KEYS):
-            for item in self._batch_get(keys[start : start + BATCH_KEYS]):
+        keys = [
+            {"pk": pk, "sk": AGG_SK}
+            for bucket in plan.bucket_keys()
+            for pk in aggregate_pks(bucket, tenant_id)
+        ]
+        batches = [keys[start : start + BATCH_KEYS] for start in range(0, len(keys), BATCH_KEYS)]
+        if len(batches) > 1:
+            with ThreadPoolExecutor(min(READ_THREADS, len(batches))) as pool:
+                replies = list(pool.map(self._batch_get, batches))
+        else:
+            replies = [self._batch_get(batch) for batch in batches]
+        for items in replies:
+            for item in items:
                 if int(item.get("expiresAt", 0)) > now:
                     total.merge(Aggregate.from_counters(_from_dynamo(item)))
         return total
@@ -209,8 +246,23 @@ def open_metrics_store(table_name: str, config: Config = READ_CONFIG) -> Metrics
     return MetricsStore(boto3.resource("dynamodb", config=config).Table(table_name))
 
 
+def shard_of(tracking_id: str | None, at_ms: int) -> int:
+    """The shard a turn's aggregates go to: stable for one turn, spread over a call's turns and calls."""
+    return zlib.crc32(f"{tracking_id or ''}#{at_ms}".encode()) % AGGREGATE_SHARDS
+
+
+def aggregate_pks(bucket: str, tenant_id: str | None = None) -> list[str]:
+    """Every key a bucket's counters may be under: its shards, then the unsharded key of before."""
+    unsharded = _aggregate_pk(bucket, tenant_id)
+    return [_shard_pk(unsharded, shard) for shard in range(AGGREGATE_SHARDS)] + [unsharded]
+
+
 def _aggregate_pk(bucket: str, tenant_id: str | None) -> str:
     return f"METRICS#{tenant_id}#{bucket}" if tenant_id else f"METRICS#{bucket}"
+
+
+def _shard_pk(unsharded: str, shard: int) -> str:
+    return f"{unsharded}#{shard:02d}"
 
 
 def _owner(item: Mapping[str, Any]) -> str:

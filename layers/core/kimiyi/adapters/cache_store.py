@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..cache.store import CachedReply, CacheStats, check_entry, check_key, check_meta
+from .items import ConditionFailed, conditional
 
 __all__ = ["CACHE_CLIENT_CONFIG", "CacheStore", "open_cache_store"]
 
@@ -79,18 +80,16 @@ class CacheStore:
         check_entry(key, text, ttl_s)
         item = self._item(key, text, ttl_s, check_meta(meta))
         try:
-            self._table.put_item(
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now",
-                ExpressionAttributeValues={":now": item["createdAt"]},
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                self.stats.count("kept")
-                return False
-            self._failed("write", error)
+            with conditional():
+                self._table.put_item(
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR expiresAt <= :now",
+                    ExpressionAttributeValues={":now": item["createdAt"]},
+                )
+        except ConditionFailed:
+            self.stats.count("kept")
             return False
-        except BotoCoreError as error:
+        except (ClientError, BotoCoreError) as error:
             self._failed("write", error)
             return False
         self.stats.count("writes")

@@ -15,8 +15,12 @@ from botocore.exceptions import ClientError
 CALL_TTL_SECONDS = 24 * 3600  # a call's items live a day from their last write; turn records longer
 
 
+def call_pk(tracking_id: str) -> str:
+    return f"CALL#{tracking_id}"
+
+
 def call_key(tracking_id: str, sk: str) -> dict[str, str]:
-    return {"pk": f"CALL#{tracking_id}", "sk": sk}
+    return {"pk": call_pk(tracking_id), "sk": sk}
 
 
 def connection_key(connection_id: str) -> dict[str, str]:

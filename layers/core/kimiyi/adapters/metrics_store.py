@@ -51,12 +51,12 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from ..api_keys import DEFAULT_TENANT
 from ..metrics.aggregate import Aggregate
 from ..metrics.record import TurnRecord
 from ..metrics.window import HOUR, MINUTE, WindowPlan, hour_key, minute_key, minute_of
+from .items import ConditionFailed, call_key, call_pk, conditional
 
 __all__ = [
     "AGGREGATE_SHARDS",
@@ -115,17 +115,15 @@ class MetricsStore:
     # ------------------------------------------------------------------ writes (the relay)
     def record_turn(self, record: TurnRecord, tenant_id: str = DEFAULT_TENANT) -> None:
         item = {
-            "pk": f"CALL#{record.tracking_id}",
-            "sk": turn_sk(record.turn),
+            **call_key(record.tracking_id, turn_sk(record.turn)),
             "expiresAt": record.at_ms // 1000 + METRICS_TTL_S,
             **_to_dynamo(record.to_dict()),
             "tenantId": tenant_id,
         }
         try:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+            with conditional():
+                self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
+        except ConditionFailed:
             self._table.put_item(Item={**item, "sk": f"{item['sk']}#{record.at_ms}"})
         self._add(Aggregate.of_turn(record), record.at_ms, tenant_id, record.tracking_id)
 
@@ -134,7 +132,7 @@ class MetricsStore:
         tenant's too when it is known)."""
         if tracking_id:
             self._table.update_item(
-                Key={"pk": f"CALL#{tracking_id}", "sk": ERRORS_SK},
+                Key=call_key(tracking_id, ERRORS_SK),
                 UpdateExpression="SET lastErrorAt = :at, expiresAt = :exp, tenantId = :tenant ADD errors :one",
                 ExpressionAttributeValues={
                     ":at": at_ms,
@@ -173,7 +171,7 @@ class MetricsStore:
         found = CallTurns()
         seen_any = False
         query: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(f"CALL#{tracking_id}") & Key("sk").begins_with(TURN_PREFIX)
+            "KeyConditionExpression": Key("pk").eq(call_pk(tracking_id)) & Key("sk").begins_with(TURN_PREFIX)
         }
         while True:
             page = self._table.query(**query)
@@ -198,7 +196,7 @@ class MetricsStore:
 
     def _session_owner(self, tracking_id: str, now: float) -> str | None:
         item = self._table.get_item(
-            Key={"pk": f"CALL#{tracking_id}", "sk": "SESSION"},
+            Key=call_key(tracking_id, "SESSION"),
             ProjectionExpression="pk, expiresAt, tenantId",
         ).get("Item")
         return _owner(item) if item and int(item.get("expiresAt", 0)) > now else None

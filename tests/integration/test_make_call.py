@@ -66,7 +66,8 @@ def make_call(aws, function_env, monkeypatch, twilio, lambda_context):
         sample["headers"].update(headers or {})
         sample["requestContext"]["authorizer"]["lambda"] = {"tenantId": tenant, "keyId": key_id(key)}
         response = handler(sample, lambda_context)
-        return Answer(response["statusCode"], response["headers"], response["body"])
+        headers = {name.lower(): value for name, value in response["headers"].items()}  # case-insensitive
+        return Answer(response["statusCode"], headers, response["body"])
 
     return call
 

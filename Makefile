@@ -16,7 +16,7 @@ CHECKOV_VENV := .checkov-venv
 CHECKOV_VERSION := 3.3.30
 HOST_ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 
-.PHONY: run call dev test lint validate checkov build artifact-check bench clean
+.PHONY: run call dev test lint typecheck validate checkov build artifact-check bench clean
 
 $(STAMP): pyproject.toml layers/core/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## typecheck: mypy on the layer, the functions and the local stack (what it checks: [tool.mypy] in
+## pyproject.toml); zero errors allowed
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 $(SAM_VENV)/.installed:
 	test -x $(SAM_VENV)/bin/python || python3 -m venv $(SAM_VENV)

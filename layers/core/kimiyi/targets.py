@@ -1,6 +1,20 @@
 """The performance promises, in one place: health reports them, benchmarks and alarms check them."""
 
-TARGETS = {
+from typing import TypedDict
+
+
+class Target(TypedDict, total=False):
+    """One promise: its bounds (a figure's percentiles, or its least or greatest value) and a note."""
+
+    p50: float
+    p90: float
+    p99: float
+    min: float
+    max: float
+    note: str
+
+
+TARGETS: dict[str, Target] = {
     "turnLatencyMs": {
         "p50": 150,
         "p90": 250,

@@ -175,15 +175,16 @@ def _words(text: str, path: str, bad: Callable[[str, str], None]) -> str | None:
 
 
 def _repeat(value: object, bad: Callable[[str, str], None]) -> int:
-    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if isinstance(value, bool) or not whole:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON's 3.0 is a whole number
+    if isinstance(value, bool) or not isinstance(value, int):
         shown = value if isinstance(value, float) else json_type(value)
         bad("repeat", f"expected a whole number from 1 to {MAX_REPEAT}, got {shown}")
         return 1
     if not 1 <= value <= MAX_REPEAT:
-        bad("repeat", f"must be from 1 to {MAX_REPEAT}, got {int(value)}")
+        bad("repeat", f"must be from 1 to {MAX_REPEAT}, got {value}")
         return 1
-    return int(value)
+    return value
 
 
 def _language(value: object, workflow: Workflow | None, bad: Callable[[str, str], None]) -> str | None:

@@ -16,13 +16,16 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import Problems, json_type
 from .fields import Scalar, as_number, canonical_scalar, read_choice, read_list, read_str
 from .intents import INTENT_NAMES, LEXICON, matches_intent
 from .text import Phrase, Unit, contains_phrase, phrase_units
 from .variables import MAX_NAME_LENGTH, NAME, check_template
+
+# Conditions compare two numbers or two texts, never one with the other.
+Comparable = TypeVar("Comparable", float, str)
 
 KINDS = ("always", "keywords", "intent", "dtmf", "variable", "llm")
 DETERMINISTIC = frozenset({"keywords", "intent", "dtmf", "variable"})
@@ -117,18 +120,20 @@ def compare(left: object, operator: str, right: object) -> bool:
     if operator == "contains":
         return _text(right) in _text(left)
     left_number, right_number = _number(left), _number(right)
-    pair: tuple[Any, Any]
     if left_number is not None and right_number is not None:
-        pair = (left_number, right_number)
-    else:
-        pair = (_text(left), _text(right))
+        return _holds(left_number, operator, right_number)
+    return _holds(_text(left), operator, _text(right))
+
+
+def _holds(left: Comparable, operator: str, right: Comparable) -> bool:
+    """`left operator right` for two numbers or two texts; an unknown operator never holds."""
     return {
-        "==": pair[0] == pair[1],
-        "!=": pair[0] != pair[1],
-        ">": pair[0] > pair[1],
-        ">=": pair[0] >= pair[1],
-        "<": pair[0] < pair[1],
-        "<=": pair[0] <= pair[1],
+        "==": left == right,
+        "!=": left != right,
+        ">": left > right,
+        ">=": left >= right,
+        "<": left < right,
+        "<=": left <= right,
     }.get(operator, False)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from .conditions import DTMF_DIGITS
 from .errors import Problems, json_type
@@ -27,7 +27,7 @@ def node_path(index: int, raw: object) -> str:
     return f"nodes[{index}] (id {node_id!r})" if usable_id(node_id) else f"nodes[{index}]"
 
 
-def usable_id(value: object) -> bool:
+def usable_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value.strip()) and len(value) <= MAX_ID_LENGTH
 
 
@@ -88,7 +88,7 @@ def parse_node(index: int, raw: object, problems: Problems) -> tuple[Node | None
             )
         else:
             fields["send_digits"] = send_digits
-    if len(problems.errors) > before or node_id is None:
+    if len(problems.errors) > before or node_id is None or kind is None:  # a missing type is an error
         return None, is_start
     return Node(id=node_id, type=kind, label=label, **fields), is_start
 

@@ -283,6 +283,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*statuses: int, keyed: bool = True) -> dict[str, Any]:
     answers = {}
     for status in sorted({*statuses, *((401, 403) if keyed else ())}):
+        schema: dict[str, Any]
         if status in (401,):
             schema = _ref(GatewayMessage)
         elif status == 403 and keyed:

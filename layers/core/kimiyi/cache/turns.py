@@ -107,12 +107,9 @@ class TurnCache:
             return Eligibility(False, f"lookup was {lookup.status}")
         allowed = reply_storable(lookup.workflow, lookup.node_id or "", outcome)
         if allowed:
-            meta = {
-                "kind": "reply",
-                "provider": outcome.provider,
-                "language": lookup.language,
-                "node": lookup.node_id,
-            }
+            meta = _meta(
+                kind="reply", provider=outcome.provider, language=lookup.language, node=lookup.node_id
+            )
             written = self.store.put(lookup.key, outcome.text.strip(), ttl_for("reply"), meta=meta)
             if not written:
                 return Eligibility(False, "not written (already cached, or the store failed)")
@@ -158,12 +155,7 @@ class TurnCache:
             return Eligibility(False, f"lookup was {lookup.status}")
         allowed = verdict_storable(lookup.workflow, provider, scripted_name=scripted_name)
         if allowed:
-            meta = {
-                "kind": "verdict",
-                "provider": provider,
-                "language": lookup.language,
-                "node": lookup.node_id,
-            }
+            meta = _meta(kind="verdict", provider=provider, language=lookup.language, node=lookup.node_id)
             if not self.store.put(lookup.key, encode_verdict(edge_id), ttl_for("verdict"), meta=meta):
                 return Eligibility(False, "not written (already cached, or the store failed)")
         return allowed
@@ -176,3 +168,8 @@ def _split_caller(history: Sequence[Mapping[str, Any]]) -> tuple[str | None, lis
             content = history[index].get("content")
             return (content if isinstance(content, str) else None), list(history[:index])
     return None, list(history)
+
+
+def _meta(**fields: str | None) -> dict[str, str]:
+    """An entry's metadata: the fields that are known (the store keeps no empty ones)."""
+    return {name: value for name, value in fields.items() if value is not None}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -67,7 +67,7 @@ class LLMProvider(Protocol):
 
     def stream(
         self,
-        messages: list[Message],
+        messages: Sequence[Message],
         *,
         max_tokens: int,
         temperature: float,

@@ -25,7 +25,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -110,7 +110,7 @@ class _Attempt:
         self,
         provider: LLMProvider,
         breaker: CircuitBreaker,
-        messages: list[Message],
+        messages: Sequence[Message],
         options: dict[str, Any],
         events: queue.SimpleQueue[Event],
     ) -> None:
@@ -192,7 +192,7 @@ class FailoverChain:
 
     def stream(
         self,
-        messages: list[Message],
+        messages: Sequence[Message],
         *,
         max_tokens: int = 200,
         temperature: float = 0.3,
@@ -236,7 +236,7 @@ class FailoverStream:
     def __init__(
         self,
         chain: FailoverChain,
-        messages: list[Message],
+        messages: Sequence[Message],
         max_tokens: int,
         temperature: float,
         context: ScriptContext,
@@ -327,7 +327,7 @@ class FailoverStream:
             attempt.breaker.release()
         self._live.clear()
 
-    def _run(self) -> Iterator[str]:
+    def _run(self) -> Generator[str, None, None]:
         self.start()
         try:
             answering = self._first_answer()
@@ -351,8 +351,8 @@ class FailoverStream:
             oldest = self._live[0]
             deadline = min(a.started for a in self._live) + self._chain.first_token_timeout_s
             hedge = self._chain.hedge_after_s
-            can_hedge = hedge and len(self._live) == 1 and not self._all_asked
-            hedge_at = oldest.started + hedge if can_hedge else float("inf")
+            can_hedge = len(self._live) == 1 and not self._all_asked
+            hedge_at = oldest.started + hedge if hedge and can_hedge else float("inf")
             event = self._next_event(min(deadline, hedge_at))
             if self.result.cancelled:
                 self._abandon_live()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 from urllib.parse import urlsplit
@@ -135,7 +135,7 @@ class OpenAIChatProvider:
 
     def stream(
         self,
-        messages: list[Message],
+        messages: Sequence[Message],
         *,
         max_tokens: int,
         temperature: float,

@@ -5,7 +5,7 @@ It needs no network and never fails, so it is the offline default and always the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from .base import Message, ScriptContext
 from .tokens import split_into_tokens
@@ -66,7 +66,7 @@ class ScriptedProvider:
 
     def stream(
         self,
-        messages: list[Message],
+        messages: Sequence[Message],
         *,
         max_tokens: int = 0,
         temperature: float = 0.0,

@@ -9,9 +9,19 @@ headers the integration set. (docs.aws.amazon.com/apigateway/latest/developergui
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+
+class ResponseHeaders(Protocol):
+    """What decorate needs of a response's headers: a dict, or starlette's MutableHeaders."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __setitem__(self, name: str, value: str, /) -> None: ...
+
+    def __delitem__(self, name: str, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ class CorsSpec:
             answer["vary"] = "origin"
         return answer
 
-    def decorate(self, response_headers: MutableMapping[str, str], origin: str | None) -> None:
+    def decorate(self, response_headers: ResponseHeaders, origin: str | None) -> None:
         """Replaces the integration's CORS headers with the configured ones for `origin`."""
         for name in [name for name in response_headers if name.lower().startswith("access-control-")]:
             del response_headers[name]

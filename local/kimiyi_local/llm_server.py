@@ -300,32 +300,16 @@ class _Dropped(Exception):
     """The connection must be closed now, without finishing the response."""
 
 
-class _StampedReader:
-    """The connection's reader, noting when the first line of a request came in: the server's clock for
-    a request starts there, before http.server spends its time parsing the headers."""
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-        self.first_line_at: float | None = None
-
-    def readline(self, *args: Any) -> bytes:
-        line = self._raw.readline(*args)
-        if self.first_line_at is None:
-            self.first_line_at = time.perf_counter()
-        return line
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, chunked streaming: connection reuse as with the real APIs
     disable_nagle_algorithm = True  # every token leaves at once
     server: _HTTPServer
+    # When the first line of the current request came in: the server's clock for a request starts there,
+    # before http.server spends its time parsing the headers.
+    _first_line_at: float | None = None
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = _StampedReader(self.rfile)
         self.app = self.server.app
         self.app.count("connections")
         with self.server.sockets_lock:
@@ -349,14 +333,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, "not found", "not_found")
 
     def handle_one_request(self) -> None:
-        self.rfile.first_line_at = None
+        self._first_line_at = None
         try:
             super().handle_one_request()
         except ConnectionError:  # a client that abandoned a stream resets the connection: not an error here
             self.close_connection = True
 
+    def parse_request(self) -> bool:
+        # http.server calls this as soon as it has read the request's first line, before the headers.
+        self._first_line_at = time.perf_counter()
+        return super().parse_request()
+
     def do_POST(self) -> None:
-        self._arrived = self.rfile.first_line_at or time.perf_counter()
+        self._arrived = self._first_line_at or time.perf_counter()
         url = urlsplit(self.path)
         try:
             body = self._read_json()

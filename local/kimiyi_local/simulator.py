@@ -125,6 +125,7 @@ def _frames(ws: ClientConnection) -> Iterator[dict]:
 def play_turn(ws: ClientConnection, step: dict, echo: bool = True) -> TurnResult:
     caller = step.get("say") or f"(presses {step['dtmf']})"
     result = TurnResult(caller=caller)
+    message: dict[str, str | bool]
     if "dtmf" in step:
         message = {"type": "dtmf", "digit": str(step["dtmf"])}
     else:

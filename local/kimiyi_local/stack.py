@@ -80,9 +80,9 @@ def _compile_route(route: HttpRoute) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
-def _specificity(route: HttpRoute) -> tuple[int, int, int]:
+def _specificity(route: HttpRoute) -> tuple[bool, int, bool]:
     # API Gateway picks the most specific path first (greedy last), then an exact method over ANY.
-    return ("+}" in route.path, route.path.count("{"), route.method == "ANY")  # type: ignore[return-value]
+    return ("+}" in route.path, route.path.count("{"), route.method == "ANY")
 
 
 def _read_env_file(path: Path | None) -> dict[str, dict[str, str]]:
@@ -412,11 +412,13 @@ class LocalStack:
             try:
                 if isinstance(data, bytes):
                     try:
-                        data = data.decode("utf-8")
+                        text = data.decode("utf-8")
                     except UnicodeDecodeError:
                         await connection.socket.send_bytes(data)
                         return True
-                await connection.socket.send_text(data)
+                else:
+                    text = data
+                await connection.socket.send_text(text)
                 return True
             except (WebSocketDisconnect, RuntimeError):
                 return False

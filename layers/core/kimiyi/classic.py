@@ -30,6 +30,7 @@ from .conversation.turn import opening
 from .inputs import whole_number
 from .languages import UnknownLanguageError, get_language
 from .llm import FailoverChain
+from .observability import Log
 from .twiml import UNKNOWN_CALL_LINE, gather, say_and_dial, say_and_hangup, workflow_of
 from .webhooks import BadRequest, TwilioRequest
 from .workflow import Workflow
@@ -107,7 +108,7 @@ class ClassicCall:
         store: CallsStore,
         records: CallRecords,
         chain: Callable[[], FailoverChain],  # called on the first turn that needs it
-        logger: Any,
+        logger: Log,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], None] = time.sleep,
         duplicate_wait_s: float = 3.0,

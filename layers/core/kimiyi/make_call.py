@@ -8,7 +8,6 @@ here: the handler turns ApiError and Reply into HTTP.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,7 +23,7 @@ from .adapters.twilio_calls import (
 )
 from .api_errors import ApiError, FieldProblem
 from .make_call_request import CallRequest, check_idempotency_key, parse_call_request
-from .observability import mask_phone, mask_phones_in
+from .observability import Log, mask_phone, mask_phones_in
 from .phone_numbers import CountryAllowList
 from .staging import Session, stage
 from .targets import TARGETS
@@ -79,7 +78,7 @@ class MakeCall:
         sessions: Sessions,
         dialer: Callable[[], Dialer | None],  # None when Twilio is not configured
         once: Runner | None,
-        logger: logging.Logger | Any,
+        logger: Log,
     ) -> None:
         self._sessions = sessions
         self._dialer = dialer

@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class Log(Protocol):
+    """What the services log through: a logging.Logger, or Powertools' Logger in the functions."""
+
+    def info(self, msg: str, *, extra: Mapping[str, Any] | None = None) -> None: ...
+
+    def warning(self, msg: str, *, extra: Mapping[str, Any] | None = None) -> None: ...
+
+    def exception(self, msg: str, *, extra: Mapping[str, Any] | None = None) -> None: ...
+
 
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NotRequired, Protocol, TypedDict
 
 # secret name under SECRETS_PATH -> the environment variable that overrides it
 SECRET_ENV = {
@@ -99,6 +99,24 @@ class Settings:
         return None
 
 
+class ParameterFilter(TypedDict):
+    """One of DescribeParameters' ParameterFilters."""
+
+    Key: str
+    Option: NotRequired[str]
+    Values: NotRequired[Sequence[str]]
+
+
+class SsmClient(Protocol):
+    """The two calls SsmSecrets makes of boto3's SSM client."""
+
+    def get_parameters(self, *, Names: Sequence[str], WithDecryption: bool) -> Mapping[str, Any]: ...
+
+    def describe_parameters(
+        self, *, ParameterFilters: Sequence[ParameterFilter], MaxResults: int = ..., NextToken: str = ...
+    ) -> Mapping[str, Any]: ...
+
+
 class SsmSecrets:
     """Reads SecureStrings by name and asks which exist, caching values and absences for max_age_s."""
 
@@ -108,7 +126,7 @@ class SsmSecrets:
         self._max_age_s = max_age_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._client: Any = None
+        self._client: SsmClient | None = None
         self._values: dict[str, tuple[float, str]] = {}  # parameter name -> (expires, value or '')
         self._present: dict[str, tuple[float, bool]] = {}  # parameter name -> (expires, exists)
 
@@ -118,7 +136,7 @@ class SsmSecrets:
             self._values.clear()
             self._present.clear()
 
-    def _ssm(self) -> Any:
+    def _ssm(self) -> SsmClient:
         with self._lock:
             if self._client is None:
                 # Imported here: only processes that need a secret from SSM pay for boto3's SSM client.
@@ -148,15 +166,15 @@ class SsmSecrets:
         stale = [parameter for parameter in full if self._present.get(parameter, (0.0, False))[0] <= now]
         if stale:
             found: set[str] = set()
-            request: dict[str, Any] = {
-                "ParameterFilters": [{"Key": "Name", "Option": "Equals", "Values": stale}]
-            }
+            name_filters: list[ParameterFilter] = [{"Key": "Name", "Option": "Equals", "Values": stale}]
+            reply = self._ssm().describe_parameters(ParameterFilters=name_filters)
             while True:
-                reply = self._ssm().describe_parameters(**request)
                 found.update(p["Name"] for p in reply.get("Parameters", []))
                 if not reply.get("NextToken"):
                     break
-                request["NextToken"] = reply["NextToken"]
+                reply = self._ssm().describe_parameters(
+                    ParameterFilters=name_filters, NextToken=reply["NextToken"]
+                )
             expires = self._clock() + self._max_age_s
             for parameter in stale:
                 self._present[parameter] = (expires, parameter in found)

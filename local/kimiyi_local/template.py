@@ -123,8 +123,9 @@ class _Resolver:
         self.parameters = parameters
         self.local_base_url = local_base_url.rstrip("/")
 
-    def ref(self, name: str) -> str:
-        pseudo = {
+    def ref(self, name: str) -> str | None:
+        """A parameter's value, a pseudo parameter's, or a resource's physical id; None for AWS::NoValue."""
+        pseudo: dict[str, str | None] = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::Partition": "aws",
@@ -133,7 +134,7 @@ class _Resolver:
             "AWS::NoValue": None,
         }
         if name in pseudo:
-            return pseudo[name]  # type: ignore[return-value]
+            return pseudo[name]
         if name in self.parameters:
             return self.parameters[name]
         resource = self.resources.get(name)

@@ -228,7 +228,7 @@ def _parse_variable(raw: Mapping[str, Any], path: str, problems: Problems) -> Co
             problems.error(f"{path}.value", f"expected a string, number or boolean, got {json_type(value)}")
     if len(problems.errors) > before:
         return None
-    kept = None if operator == "exists" else canonical_scalar(value)  # type: ignore[arg-type]
+    kept = None if operator == "exists" else canonical_scalar(value)
     return Condition("variable", variable=name, operator=operator, value=kept)
 
 

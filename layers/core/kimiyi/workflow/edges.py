@@ -41,10 +41,16 @@ def parse_edge(
         high=MAX_PRIORITY,
         integer=True,
     )
-    if len(problems.errors) > before or edge_id is None or condition is None or None in ends:
-        return None, 0
     source, target = ends
-    return Edge(edge_id, source, target, condition, label=label), int(priority or 0)  # type: ignore[arg-type]
+    if (
+        len(problems.errors) > before
+        or edge_id is None
+        or condition is None
+        or source is None
+        or target is None
+    ):
+        return None, 0
+    return Edge(edge_id, source, target, condition, label=label), int(priority or 0)
 
 
 def _end(raw: Mapping, key: str, path: str, node_ids: Container[str], problems: Problems) -> str | None:

@@ -24,14 +24,15 @@ def as_number(value: object) -> float | int | None:
     return int(number) if isinstance(value, Decimal) and number.is_integer() else number
 
 
-def canonical_scalar(value: Scalar) -> Scalar:
-    """Numbers that mean the same hash the same: 3, 3.0 and Decimal('3') all become 3."""
+def canonical_scalar(value: object) -> Scalar | None:
+    """Numbers that mean the same hash the same: 3, 3.0 and Decimal('3') all become 3. None for what is
+    neither a string, a boolean nor a finite number."""
     if isinstance(value, bool | str):
         return value
     number = as_number(value)
     if isinstance(number, float) and number.is_integer():
         return int(number)
-    return number  # type: ignore[return-value]
+    return number
 
 
 def read_str(

@@ -44,11 +44,11 @@ def _scan(text: str) -> tuple[tuple[str | Placeholder, ...], tuple[str, ...]]:
         if start > position:
             parts.append(text[position:start])
         placeholder, fault = _parse_inner(inner)
-        if fault:
+        if placeholder is None:  # and fault says why
             faults.append(f"{_excerpt(text[start : end + 2])!r}: {fault}")
             parts.append(text[start : end + 2])  # rendered verbatim if it ever gets that far
         else:
-            parts.append(placeholder)  # type: ignore[arg-type]
+            parts.append(placeholder)
         position = end + 2
     if position < len(text):
         parts.append(text[position:])

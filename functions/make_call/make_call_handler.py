@@ -35,7 +35,7 @@ app = APIGatewayHttpResolver()
 
 @lru_cache(maxsize=4)
 def _twilio(account_sid: str, auth_token: str, http: object) -> TwilioCalls:
-    return TwilioCalls(account_sid, auth_token, http_client=http)  # type: ignore[arg-type]
+    return TwilioCalls(account_sid, auth_token, http_client=http)
 
 
 def dialer() -> TwilioCalls | None:
@@ -59,7 +59,9 @@ def make_call() -> Response:
         raw,
         CallSettings(
             allowed_country_codes=settings.get("ALLOWED_COUNTRY_CODES"),
-            public_base_url=public_base_url(settings.get("PUBLIC_BASE_URL"), event.request_context.domain_name),
+            public_base_url=public_base_url(
+                settings.get("PUBLIC_BASE_URL"), event.request_context.domain_name
+            ),
             default_from=settings.get("TWILIO_FROM_NUMBER"),
         ),
         idempotency_key=event.headers.get("idempotency-key"),

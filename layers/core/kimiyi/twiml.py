@@ -24,7 +24,7 @@ from .webhooks import (
     bad_request,
     inbound_tracking_id,
     read_request,
-    signature_check,
+    signature_refusal,
     xml,
 )
 from .workflow import Workflow, WorkflowConfig, WorkflowError, parse_workflow
@@ -43,7 +43,7 @@ def relay_attributes(config: WorkflowConfig, code: str) -> dict[str, str]:
     Twilio hangs up on a provider/voice pair it does not know, and picks a default when none is given.
     """
     table = get_language(code).relay
-    chosen = {
+    chosen: dict[str, str | None] = {
         "tts_provider": table.tts_provider,
         "voice": table.voice,
         "transcription_provider": table.transcription_provider,
@@ -58,7 +58,7 @@ def relay_attributes(config: WorkflowConfig, code: str) -> dict[str, str]:
             chosen.update(transcription_provider=config.transcription_provider, speech_model=None)
         if config.speech_model:
             chosen["speech_model"] = config.speech_model
-    return {name: value for name, value in chosen.items() if value}
+    return {name: value for name, value in chosen.items() if value is not None and value}
 
 
 def conversation_relay(
@@ -199,9 +199,9 @@ class TwimlWebhook:
         except BadRequest as error:
             self.log.warning("refused a malformed webhook", extra={"problem": str(error)})
             return bad_request(str(error))
-        signed = signature_check(request, self.auth_token, self.log)
-        if signed is not True:
-            return signed
+        refusal = signature_refusal(request, self.auth_token, self.log)
+        if refusal is not None:
+            return refusal
         try:
             return xml(self._answer(request))
         except BadRequest as error:

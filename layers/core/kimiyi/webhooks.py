@@ -128,10 +128,10 @@ def is_signed(request: TwilioRequest, auth_token: str) -> bool:
     return webhook_is_valid(auth_token, request.url, request.form, request.signature)
 
 
-def signature_check(
+def signature_refusal(
     request: TwilioRequest, auth_token: Callable[[], str], logger: Any
-) -> dict[str, Any] | bool:
-    """True for a validly signed request, else the response to give: 403, or 503 when the auth token
+) -> dict[str, Any] | None:
+    """None for a validly signed request, else the response to give: 403, or 503 when the auth token
     cannot be read (nothing can be verified, so nothing is served)."""
     try:
         token = auth_token()
@@ -139,7 +139,7 @@ def signature_check(
         logger.exception("could not read the Twilio auth token")
         return {"statusCode": 503, "body": ""}
     if is_signed(request, token):
-        return True
+        return None
     logger.warning("refused a request without a valid Twilio signature")
     return forbidden()
 
@@ -294,9 +294,9 @@ class CallStatusWebhook:
         except BadRequest as error:
             self.log.warning("refused a malformed callback", extra={"problem": str(error)})
             return bad_request(str(error))
-        signed = signature_check(request, self.auth_token, self.log)
-        if signed is not True:
-            return signed
+        refusal = signature_refusal(request, self.auth_token, self.log)
+        if refusal is not None:
+            return refusal
         try:
             return xml(self._serve(request))
         except BadRequest as error:

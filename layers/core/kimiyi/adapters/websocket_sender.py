@@ -25,7 +25,7 @@ class ConnectionsClient(Protocol):
     def post_to_connection(self, *, ConnectionId: str, Data: str | bytes) -> object: ...
 
 
-def post(client: ConnectionsClient, connection_id: str, data: str) -> None:
+def post(client: ConnectionsClient, connection_id: str, data: str | bytes) -> None:
     """Posts one message; raises ConnectionGone when the connection no longer exists."""
     try:
         client.post_to_connection(ConnectionId=connection_id, Data=data)

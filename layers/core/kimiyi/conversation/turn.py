@@ -153,7 +153,7 @@ def run_turn(
     clock: Clock = time.perf_counter,
     cancelled: Callable[[], bool] = lambda: False,
     cache: TurnCache | None = None,
-) -> Iterator[Step | TurnOutcome]:
+) -> Generator[Step | TurnOutcome, None, None]:
     """`cancelled` is asked between LLM deltas and while an LLM answer is awaited; when it says yes the
     stream is abandoned and the outcome holds what was said so far. With a `cache`, edge verdicts and
     replies to context-free turns are looked up before the LLM is asked, and complete live answers are

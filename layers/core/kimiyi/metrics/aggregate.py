@@ -114,7 +114,10 @@ class Aggregate:
             for key, value in flat.items()
             if key.startswith(_PROVIDER)
         }
-        return cls(**scalars, **histograms, providers=providers)
+        read = cls(latency=histograms["latency"], first_token=histograms["first_token"], providers=providers)
+        for name, value in scalars.items():
+            setattr(read, name, value)
+        return read
 
     # ------------------------------------------------------------------ what the API shows
     def summary(self, *, exact: Mapping[str, list[float]] | None = None) -> dict:

@@ -14,11 +14,16 @@ if TYPE_CHECKING:  # types only: reporting a turn's figures must not load the tu
 class TurnReportLike(Protocol):
     """The relay's TurnReport (kimiyi.relay.service), described here so the domain does not import it."""
 
-    tracking_id: str
-    latency_ms: float | None
-    frames: int
-    outcome: TurnOutcome | None
-    gone: bool
+    @property
+    def tracking_id(self) -> str: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def outcome(self) -> TurnOutcome | None: ...
+    @property
+    def gone(self) -> bool: ...
 
 
 def _ms(value: Any, name: str, *, optional: bool = True) -> float | None:

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -161,7 +161,7 @@ class _Speculation:
     request (which leaves at once) are taken and kept; the rest waits until the claim confirms that
     state, else the turn is abandoned, its request with it."""
 
-    def __init__(self, base: CallState, steps: Iterator[Step | TurnOutcome]) -> None:
+    def __init__(self, base: CallState, steps: Generator[Step | TurnOutcome, None, None]) -> None:
         self.base = base
         self._steps = steps
         self._taken: list[Step | TurnOutcome] = []
@@ -423,7 +423,7 @@ class Relay:
     def _opening(self, call: _Call) -> CallState:
         return opening(call.workflow, call.session.get("variables"))[1]
 
-    def _run(self, life: _TurnLife, state: CallState) -> Iterator[Step | TurnOutcome]:
+    def _run(self, life: _TurnLife, state: CallState) -> Generator[Step | TurnOutcome, None, None]:
         return run_turn(
             life.call.workflow,
             state,

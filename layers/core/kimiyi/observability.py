@@ -17,6 +17,16 @@ class Log(Protocol):
     def exception(self, msg: str, *, extra: Mapping[str, Any] | None = None) -> None: ...
 
 
+class KeyedLog(Log, Protocol):
+    """Powertools' Logger as the functions' services use it: keys that stay on every later line."""
+
+    def debug(self, msg: str, *, extra: Mapping[str, Any] | None = None) -> None: ...
+
+    def error(self, msg: str, *, extra: Mapping[str, Any] | None = None) -> None: ...
+
+    def append_keys(self, **additional_keys: object) -> None: ...
+
+
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
 

@@ -15,7 +15,7 @@ from .adapters.call_records import CallRecords
 from .adapters.calls_store import CallsStore, SessionExists
 from .api_keys import DEFAULT_TENANT
 from .languages import ClassicVoice, UnknownLanguageError, get_language, holding_phrase_for
-from .observability import mask_phone
+from .observability import KeyedLog, mask_phone
 from .staging import stage
 from .webhooks import (
     CONNECT_ACTION,
@@ -183,7 +183,7 @@ class TwimlWebhook:
         auth_token: Callable[[], str],
         public_base_url: str,
         websocket_url: str,
-        logger: Any,
+        logger: KeyedLog,
     ) -> None:
         self.store = store
         self.records = records

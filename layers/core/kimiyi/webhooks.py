@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode
 from twilio.twiml.voice_response import VoiceResponse
 
 from .inputs import JsonInputError, is_text, parse_json, printable, whole_number
-from .observability import mask_phone
+from .observability import KeyedLog, Log, mask_phone
 from .twilio_signature import header, webhook_is_valid
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -129,7 +129,7 @@ def is_signed(request: TwilioRequest, auth_token: str) -> bool:
 
 
 def signature_refusal(
-    request: TwilioRequest, auth_token: Callable[[], str], logger: Any
+    request: TwilioRequest, auth_token: Callable[[], str], logger: Log
 ) -> dict[str, Any] | None:
     """None for a validly signed request, else the response to give: 403, or 503 when the auth token
     cannot be read (nothing can be verified, so nothing is served)."""
@@ -280,7 +280,7 @@ class CallStatusWebhook:
         records: StatusRecords,
         auth_token: Callable[[], str],
         public_base_url: str,
-        logger: Any,
+        logger: KeyedLog,
     ) -> None:
         self.store = store
         self.records = records

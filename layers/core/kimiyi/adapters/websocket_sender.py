@@ -14,13 +14,15 @@ class ConnectionGone(Exception):
 
 
 class _GoneErrors(Protocol):
-    GoneException: type[Exception]
+    @property
+    def GoneException(self) -> type[Exception]: ...
 
 
 class ConnectionsClient(Protocol):
     """The part of boto3's apigatewaymanagementapi client the relay uses."""
 
-    exceptions: _GoneErrors
+    @property
+    def exceptions(self) -> _GoneErrors: ...
 
     def post_to_connection(self, *, ConnectionId: str, Data: str | bytes) -> object: ...
 

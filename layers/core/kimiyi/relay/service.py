@@ -35,7 +35,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..adapters.calls_store import CallsStore, ConflictError, Connection, DuplicateTurn, StoredState
-from ..adapters.websocket_sender import ConnectionGone
+from ..adapters.websocket_sender import ConnectionGone, ConnectionsClient
 from ..api_keys import DEFAULT_TENANT
 from ..cache import TurnCache
 from ..conversation import (
@@ -52,7 +52,7 @@ from ..conversation.turn import LlmRequested, Step, opening
 from ..languages import holding_phrase_for
 from ..llm import FailoverChain
 from ..metrics import TurnMetrics, TurnRecord
-from ..observability import mask_phone
+from ..observability import KeyedLog, mask_phone
 from ..twilio_signature import handshake_is_valid, header
 from ..workflow import Workflow, parse_workflow
 from . import protocol
@@ -238,11 +238,11 @@ class Relay:
         self,
         *,
         store: CallsStore,
-        connections: Any,  # a boto3 apigatewaymanagementapi client
+        connections: ConnectionsClient,
         chain: FailoverChain,
         auth_token: Callable[[], str],
         websocket_url: str,
-        logger: Any,
+        logger: KeyedLog,
         clock: Callable[[], float] = time.perf_counter,
         cache: TurnCache | None = None,
         metrics: TurnMetrics | None = None,

@@ -56,8 +56,10 @@ def main() -> int:
                 stack.dynamodb.stop()
         print("local stack stopped", flush=True)
         return 0
-    # The transcript is the output; the functions' JSON logs would interleave with it.
+    # The transcript is the output; the functions' JSON logs and EMF metric lines would interleave with it
+    # (the call's figures are printed after it, from the performance-metrics API).
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     return run(stack, args, started)
 
 

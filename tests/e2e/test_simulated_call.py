@@ -33,3 +33,36 @@ def test_wrong_api_key_stops_the_simulation_with_the_reason(app_stack):
     workflow = json.loads(simulator.DEFAULT_WORKFLOW.read_text())
     with pytest.raises(SystemExit, match="make-call answered 403"):
         simulator.simulate(app_stack.base_url, workflow, {}, api_key="wrong", auth_token="x", echo=False)
+
+
+def test_the_main_job_prints_the_call_and_nothing_else():
+    """`make run`'s command, as a process: the transcript and the figures, no JSON log or EMF line."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kimiyi_local",
+            "run",
+            "--llm",
+            "offline",
+            "--port",
+            "0",
+            "--env-file",
+            "/nonexistent",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("Transcript") for line in lines) and "Call metrics:" in done.stdout
+    stray = [line for line in lines if '"_aws"' in line or line.lstrip().startswith('{"level"')]
+    assert stray == []
+    assert '"_aws"' not in done.stderr

@@ -1,4 +1,4 @@
-"""POST /api/make-call-optimized through the real handler (FastAPI + Mangum), under moto, with the
+"""POST /api/make-call-optimized through the real handler, under moto, with the
 template's environment, and Twilio answered by the fake HTTP layer under the real twilio client."""
 
 from __future__ import annotations

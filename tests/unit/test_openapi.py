@@ -1,4 +1,4 @@
-"""docs/openapi.json: generated from kimiyi.openapi's models, the routes of template.yaml, and the request
+"""docs/openapi.json: generated from kimiyi_local.openapi's models, the routes of template.yaml, and the request
 bodies the repository ships (examples/, events/) valid against it."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from kimiyi import openapi
 from kimiyi.make_call_request import parse_call_request
 from kimiyi.test_optimization import parse_comparison_request
+from kimiyi_local import openapi
 from kimiyi_local.template import read_stack
 from tests.events import events_for, load
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"
-REGENERATE = "python -m kimiyi.openapi docs/openapi.json"
+REGENERATE = "python -m kimiyi_local.openapi docs/openapi.json"
 # The Twilio-facing routes are signed with the auth token and follow Twilio's contract, not this document.
 TWILIO_ROUTES = {"POST /api/twiml-optimized", "POST /api/call-status"}
 

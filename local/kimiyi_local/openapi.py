@@ -7,10 +7,11 @@ accept (a React Flow save with UI keys, choices in any case, whole numbers writt
 valid for the service is valid for the document; the reverse does not hold (a workflow whose edges
 point nowhere fits the document and gets a 422).
 
-No handler imports this module (pydantic stays off the Lambda hot path). docs/openapi.json is its output,
+It lives with the local tooling, not in the Lambda layer: pydantic is a development dependency only (the
+functions validate by hand). docs/openapi.json is its output,
 checked by tests/unit/test_openapi.py; regenerate it with
 
-    python -m kimiyi.openapi docs/openapi.json
+    python -m kimiyi_local.openapi docs/openapi.json
 
 The Twilio-facing routes (the TwiML webhook, call-status, the WebSocket) are Twilio's contract, signed
 with the account's auth token, and are not described here.
@@ -26,9 +27,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from . import __version__
-from .make_call_request import MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY, MAX_WORKFLOW_ID
-from .workflow.validate import MAX_EDGES, MAX_GLOBAL_PROMPT, MAX_NODES
+from kimiyi import __version__
+from kimiyi.make_call_request import MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY, MAX_WORKFLOW_ID
+from kimiyi.workflow.validate import MAX_EDGES, MAX_GLOBAL_PROMPT, MAX_NODES
 
 API_KEY_HEADER = "x-api-key"
 Scalar = str | int | float | bool
@@ -413,7 +414,7 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m kimiyi.openapi docs/openapi.json", file=sys.stderr)
+        print("usage: python -m kimiyi_local.openapi docs/openapi.json", file=sys.stderr)
         return 2
     Path(argv[0]).write_text(render(), encoding="utf-8")
     return 0

@@ -12,12 +12,13 @@ from functools import lru_cache
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kimiyi.adapters.idempotency import Once
 from kimiyi.adapters.staged_calls import StagedCalls
 from kimiyi.adapters.twilio_calls import TwilioCalls, default_http_client
+from kimiyi.answers import answer_errors, error_response, json_response
 from kimiyi.api_errors import ApiError
 from kimiyi.api_keys import caller_keys, require_tenant
 from kimiyi.inputs import event_body
@@ -31,6 +32,7 @@ tables = Settings().tables
 once = Once(tables.idempotency)
 twilio_http = default_http_client()  # the transport; tests put a fake Twilio here
 app = APIGatewayHttpResolver()
+answer_errors(app, logger, serves=f"POST {PATH}")
 
 
 @lru_cache(maxsize=4)
@@ -67,36 +69,13 @@ def make_call() -> Response:
         idempotency_key=event.headers.get("idempotency-key"),
         tenant_id=require_tenant(event.raw_event),
     )
-    return _json(reply.status, reply.body, reply.headers)
+    return json_response(reply.status, reply.body, reply.headers)
 
 
 @app.route(PATH, method=["GET", "PUT", "PATCH", "DELETE", "HEAD"])
 def other_method() -> Response:
-    error = ApiError(405, "method_not_allowed", f"{PATH} accepts POST only", headers={"Allow": "POST"})
-    return _json(error.status, error.body(), error.headers)
-
-
-@app.exception_handler(ApiError)
-def api_error(error: ApiError) -> Response:
-    return _json(error.status, error.body(), error.headers)
-
-
-@app.not_found
-def not_found(_: Exception) -> Response:
-    event = app.current_event
-    message = f"no route {event.http_method} {event.path}; this function serves POST {PATH}"
-    return _json(404, ApiError(404, "not_found", message).body())
-
-
-@app.exception_handler(Exception)
-def internal_error(_: Exception) -> Response:
-    logger.exception("make-call failed")
-    return _json(500, ApiError(500, "internal_error", "internal error").body())
-
-
-def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers or {}
+    return error_response(
+        ApiError(405, "method_not_allowed", f"{PATH} accepts POST only", headers={"Allow": "POST"})
     )
 
 

@@ -7,10 +7,11 @@ error body.
 """
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kimiyi.adapters.metrics_store import MetricsReadError, open_metrics_store
+from kimiyi.answers import answer_errors, error_response, json_response
 from kimiyi.api_errors import ApiError
 from kimiyi.api_keys import caller_keys, require_tenant
 from kimiyi.metrics import PerformanceMetrics
@@ -21,12 +22,12 @@ app = APIGatewayHttpResolver()
 service = PerformanceMetrics(open_metrics_store(Settings().tables.calls))
 
 NO_STORE = {"Cache-Control": "no-store"}  # figures change with every turn
+SERVES = "GET /api/performance-metrics/{trackingId} and GET /api/performance-metrics"
+answer_errors(app, logger, serves=SERVES, headers=NO_STORE)
 
 
 def _json(status: int, body: dict) -> Response:
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=NO_STORE
-    )
+    return json_response(status, body, NO_STORE)
 
 
 @app.get("/api/performance-metrics/<tracking_id>")
@@ -42,31 +43,12 @@ def aggregate_metrics() -> Response:
     return _json(200, service.aggregate(tenant, app.current_event.query_string_parameters))
 
 
-@app.exception_handler(ApiError)
-def api_error(error: ApiError) -> Response:
-    return _json(error.status, error.body())
-
-
 @app.exception_handler(MetricsReadError)
 def unavailable(error: MetricsReadError) -> Response:
     logger.warning("aggregates unavailable", extra={"problem": str(error)})
-    return _json(503, ApiError(503, "metrics_unavailable", "the aggregates could not be read; retry").body())
-
-
-@app.not_found  # registered, or the resolver hands not-found to the Exception handler below: a 500
-def not_found(_: Exception) -> Response:
-    event = app.current_event
-    message = (
-        f"no route {event.http_method} {event.path}; this function serves "
-        "GET /api/performance-metrics/{trackingId} and GET /api/performance-metrics"
+    return error_response(
+        ApiError(503, "metrics_unavailable", "the aggregates could not be read; retry"), NO_STORE
     )
-    return _json(404, ApiError(404, "not_found", message).body())
-
-
-@app.exception_handler(Exception)
-def internal(error: Exception) -> Response:
-    logger.exception("performance metrics failed")
-    return _json(500, ApiError(500, "internal_error", "internal error").body())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,9 +7,10 @@ API key was checked by the HTTP API's authorizer before this runs. See docs/test
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from kimiyi.answers import answer_errors, json_response
 from kimiyi.api_errors import ApiError
 from kimiyi.api_keys import caller_keys, require_tenant
 from kimiyi.inputs import event_body
@@ -19,6 +20,7 @@ from kimiyi.test_optimization import DEFAULT_DEADLINE_S, compare_pipelines, pars
 
 logger = Logger()
 app = APIGatewayHttpResolver()
+answer_errors(app, logger, serves="POST /api/test-optimization")
 
 # Kept back from the invocation's remaining time: the turn under way when the deadline passes and the
 # answer itself must still fit before the Lambda (29 s) and API Gateway time out.
@@ -57,18 +59,13 @@ def deadline_for(context: LambdaContext | None) -> float:
 
 @app.post("/api/test-optimization")
 def compare() -> Response:
+    require_tenant(app.current_event.raw_event)  # a run stores nothing: its cache lives in the request
     try:
-        require_tenant(app.current_event.raw_event)  # a run stores nothing: its cache lives in the request
-        try:
-            raw = event_body(app.current_event.raw_event)
-        except ValueError as error:
-            raise ApiError(400, "invalid_json", str(error)) from None
-        request = parse_comparison_request(raw)
-        body = compare_pipelines(request, llm_chain(), deadline_s=deadline_for(app.lambda_context))
-    except ApiError as error:
-        if error.status >= 500:
-            logger.warning("test-optimization unavailable", extra={"error": error.code})
-        return _json(error.status, error.body())
+        raw = event_body(app.current_event.raw_event)
+    except ValueError as error:
+        raise ApiError(400, "invalid_json", str(error)) from None
+    request = parse_comparison_request(raw)
+    body = compare_pipelines(request, llm_chain(), deadline_s=deadline_for(app.lambda_context))
     summary = body["summary"]
     logger.info(
         "test-optimization done",
@@ -80,24 +77,7 @@ def compare() -> Response:
             "providers": body["providers"],
         },
     )
-    return _json(200, body)
-
-
-@app.not_found
-def not_found(_: Exception) -> Response:
-    event = app.current_event
-    message = f"no route {event.http_method} {event.path}; this function serves POST /api/test-optimization"
-    return _json(404, ApiError(404, "not_found", message).body())
-
-
-@app.exception_handler(Exception)
-def internal_error(_: Exception) -> Response:
-    logger.exception("test-optimization failed")
-    return _json(500, ApiError(500, "internal_error", "internal error").body())
-
-
-def _json(status: int, body: dict) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+    return json_response(200, body)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -40,7 +40,7 @@ def reads(calls) -> list:
 
 def test_a_secret_is_read_by_its_own_name_never_by_path(ssm_calls):
     put("twilio-auth-token", TOKEN)
-    put("api-keys", "key-1")
+    put("openai-api-key", "key-1")
     assert Settings({"SECRETS_PATH": PATH}).secret("twilio-auth-token") == TOKEN
     assert [(op, p) for op, p in ssm_calls if op != "PutParameter"] == [
         ("GetParameters", {"Names": [f"{PATH}/twilio-auth-token"], "WithDecryption": True})
@@ -74,7 +74,7 @@ def test_values_and_absences_are_cached_for_five_minutes(aws):
     assert secrets.values(PATH, ["twilio-auth-token"]) == {"twilio-auth-token": ""}  # the absence, cached
     now[0] += 2
     assert secrets.values(PATH, ["twilio-auth-token"]) == {"twilio-auth-token": TOKEN}
-    assert secrets.present(PATH, ["twilio-auth-token", "api-keys"]) == {"twilio-auth-token"}
+    assert secrets.present(PATH, ["twilio-auth-token", "openai-api-key"]) == {"twilio-auth-token"}
 
 
 def test_a_failed_request_raises_rather_than_reading_as_absent(aws, monkeypatch):
@@ -88,7 +88,7 @@ def test_a_failed_request_raises_rather_than_reading_as_absent(aws, monkeypatch)
 
     monkeypatch.setattr(secrets, "_ssm", lambda: Refusing())
     with pytest.raises(botocore.exceptions.ClientError):
-        secrets.values(PATH, ["api-keys"])
+        secrets.values(PATH, ["openai-api-key"])
 
 
 def test_secret_sources_ask_which_exist_and_decrypt_nothing(ssm_calls):

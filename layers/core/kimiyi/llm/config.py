@@ -52,7 +52,7 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
 
 def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     value = _number(env, name, default, minimum=minimum)
-    if not value.is_integer():
+    if not float(value).is_integer():  # a default is an int, and int.is_integer() is 3.12+
         raise LLMConfigError(f"{name} must be a whole number, not {_get(env, name)!r}")
     return int(value)
 

@@ -135,7 +135,10 @@ class LocalStack:
                 if environment.get(name, value) != value and name not in LOCAL_DEFAULTS:
                     log.warning("%s differs between functions; the local stack uses one value", name)
                 environment[name] = value
-        for name in environment:
+        # This stack's own addresses (WEBSOCKET_URL, PUBLIC_BASE_URL) are facts about it: one left in the
+        # environment by an earlier stack on another port must not win over them.
+        own = {name for name, value in environment.items() if self.domain_name in value}
+        for name in environment.keys() - own:
             if os.environ.get(name):  # the caller's own settings (an LLM key, a Twilio token) win
                 environment[name] = os.environ[name]
         for values in env_file.values():

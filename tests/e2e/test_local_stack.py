@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -194,10 +195,13 @@ def test_ready_is_said_only_once_ctrl_c_is_the_servers_to_handle():
         seen.append(signal.getsignal(signal.SIGINT))
         stack.stop_serving()
 
+    saved = dict(os.environ)  # the stack sets its functions' environment in this process
     try:
         stack.serve_forever(on_started=started)
     finally:
         stack.dynamodb.stop()
+        os.environ.clear()
+        os.environ.update(saved)
     assert len(seen) == 1 and seen[0] not in (signal.default_int_handler, signal.SIG_DFL)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and given back afterwards
 
@@ -220,3 +224,19 @@ def test_a_utf8_text_body_still_arrives_as_text(echo_stack):
     )
     event = response.json()["event"]
     assert event["isBase64Encoded"] is False and event["body"] == '{"a": "café 你好"}'
+
+
+def test_a_stale_address_in_the_environment_does_not_replace_the_stacks_own(monkeypatch):
+    # A WEBSOCKET_URL left by an earlier stack on another port sent `make run`'s call to a closed port.
+    monkeypatch.setenv("WEBSOCKET_URL", "ws://127.0.0.1:9/Prod")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:9")
+    stack = LocalStack(port=0, env_file=Path("/nonexistent"))
+    saved = dict(os.environ)
+    try:
+        stack.prepare()
+        assert os.environ["WEBSOCKET_URL"].startswith(f"ws://127.0.0.1:{stack.port}/")
+        assert os.environ["PUBLIC_BASE_URL"] == stack.base_url
+    finally:
+        stack.dynamodb.stop()
+        os.environ.clear()
+        os.environ.update(saved)

@@ -31,6 +31,17 @@ TOKEN = "test-auth-token"
 TRACKING = "trk_example_0001"
 CONNECTION = "Dc1Y1dH8oAMCJmg="
 VARIABLES = {"patientName": "Anna", "clinicName": "Bright Smile", "appointmentTime": "3 pm", "balanceDue": 0}
+SAFETY_S = 10  # no wait in these tests comes near it; it only stops a broken build from hanging the run
+
+
+class Clock:
+    """Time that moves only when the test moves it (seconds since the epoch, as the store reads it)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class RecordingConnections:
@@ -42,12 +53,20 @@ class RecordingConnections:
     def __init__(self) -> None:
         self.frames: list[dict] = []
         self.gone = False
+        self._sent = threading.Condition()
 
     def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:
         if self.gone:
             raise self.exceptions.GoneException()
         assert len(Data) <= 32 * 1024
-        self.frames.append(json.loads(Data))
+        with self._sent:
+            self.frames.append(json.loads(Data))
+            self._sent.notify_all()
+
+    def wait_for(self, condition) -> None:
+        """Returns once `condition(frames)` holds; fails after SAFETY_S."""
+        with self._sent:
+            assert self._sent.wait_for(lambda: condition(self.frames), SAFETY_S), "never sent"
 
     def texts(self) -> str:
         return "".join(f["token"] for f in self.frames if f["type"] == "text")
@@ -250,45 +269,88 @@ def test_handler_wiring_from_the_template(aws, function_env, monkeypatch, lambda
 
 
 class SlowProvider:
-    """An LLM that takes a while over its reply, so a barge-in can land mid-stream."""
+    """An LLM that says a reply's first words at once and the rest only once the test lets it (`go_on`),
+    so a barge-in lands mid-stream however fast or slow the machine is."""
 
     name = "slow"
     words = tuple(f" word{i}." for i in range(40))
+    said_before_waiting: float = 2  # words said before it waits for go_on: the first is then a clause
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._going_on = False
+
+    def go_on(self) -> None:
+        with self._changed:
+            self._going_on = True
+            self._changed.notify_all()
 
     class Tokens:
-        """A DeltaStream: iterated by the chain's reader thread, closable from another thread."""
+        """A DeltaStream: iterated by the chain's reader thread, closable from another thread. It waits
+        (after `said_before_waiting` words) until the provider goes on or it is closed; `said_all`: it
+        was read to its end, never cut off."""
 
-        def __init__(self, words):
+        def __init__(self, provider, words, said_before_waiting):
+            self._provider = provider
             self._words = iter(words)
+            self._said = 0
+            self._said_before_waiting = said_before_waiting
             self._closed = threading.Event()
+            self.said_all = False
 
         def __iter__(self):
             return self
 
         def __next__(self):
-            if self._closed.wait(0.03):
+            provider = self._provider
+            if self._said >= self._said_before_waiting:
+                with provider._changed:
+                    provider._changed.wait_for(lambda: self._closed.is_set() or provider._going_on, SAFETY_S)
+            if self._closed.is_set():
                 raise StopIteration
-            return next(self._words)
+            self._said += 1
+            word = next(self._words, None)
+            if word is None:
+                self.said_all = True
+                raise StopIteration
+            return word
 
         def close(self):
             self._closed.set()
+            with self._provider._changed:
+                self._provider._changed.notify_all()
 
-    def stream(self, messages, **_):
-        return self.Tokens(self.words)
+    def stream(self, messages, **options):
+        verdict = options.get("max_tokens") == 3  # on the node's plain-language edges: answered at once
+        return self.Tokens(self, self.words, float("inf") if verdict else self.said_before_waiting)
 
     def describe(self):
         return {"name": self.name, "model": "slow", "host": "none"}
 
 
 @pytest.fixture
-def slow_relay(store, connections):
+def slow_llm():
+    return SlowProvider()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def slow_relay(table, connections, slow_llm, clock):
+    """A relay whose LLM waits mid-reply for the test, its store's clock stopped: two frames are as far
+    apart as the test says, not as the machine happens to run (the duplicate window), and the relay's own
+    clock too, so a wait for another turn's save ends when that turn saves, never at SAVE_WAIT_S."""
     return Relay(
-        store=store,
+        store=CallsStore(table, clock=clock),
         connections=connections,
-        chain=FailoverChain([SlowProvider()], first_token_timeout_s=5),
+        chain=FailoverChain([slow_llm], first_token_timeout_s=SAFETY_S, stall_timeout_s=SAFETY_S),
         auth_token=lambda: TOKEN,
         websocket_url=WSS,
         logger=Logger(service="relay-test"),
+        clock=clock,
     )
 
 
@@ -299,14 +361,17 @@ def in_background(function, *args):
     return thread, result
 
 
-def wait_for_text(connections, deadline_s=10):
-    deadline = time.monotonic() + deadline_s
-    while not any(f["type"] == "text" for f in connections.frames):
-        assert time.monotonic() < deadline, "no text was sent"
-        time.sleep(0.01)
+def finished(thread) -> bool:
+    thread.join(SAFETY_S)
+    return not thread.is_alive()
 
 
-def test_interrupt_mid_stream_stops_the_reply_and_keeps_what_was_heard(slow_relay, store, connections):
+def wait_for_text(connections):
+    connections.wait_for(lambda frames: any(f["type"] == "text" for f in frames))
+
+
+def test_interrupt_mid_stream_stops_the_reply_and_keeps_what_was_heard(slow_relay, connections):
+    store = slow_relay.store
     connected(slow_relay, store)
     thread, result = in_background(
         slow_relay.on_message, frame({"type": "prompt", "voicePrompt": "Where are you?", "last": True})
@@ -316,7 +381,7 @@ def test_interrupt_mid_stream_stops_the_reply_and_keeps_what_was_heard(slow_rela
     slow_relay.on_message(
         frame({"type": "interrupt", "utteranceUntilInterrupt": heard, "durationUntilInterruptMs": 300})
     )
-    thread.join(10)
+    assert finished(thread)  # the barge-in ended the reply: the LLM was never let go on
     report = result["value"]
     assert report.outcome.interrupted is True
     assert report.frames < len(SlowProvider.words)  # it stopped sending
@@ -326,7 +391,8 @@ def test_interrupt_mid_stream_stops_the_reply_and_keeps_what_was_heard(slow_rela
     assert history[-2] == {"role": "user", "content": "Where are you?"}
 
 
-def test_prompt_while_a_turn_streams_supersedes_it_and_no_turn_is_lost(slow_relay, store, connections):
+def test_prompt_while_a_turn_streams_supersedes_it_and_no_turn_is_lost(slow_relay, slow_llm, connections):
+    store = slow_relay.store
     connected(slow_relay, store)
     first, first_result = in_background(
         slow_relay.on_message, frame({"type": "prompt", "voicePrompt": "Where are you?", "last": True})
@@ -335,8 +401,9 @@ def test_prompt_while_a_turn_streams_supersedes_it_and_no_turn_is_lost(slow_rela
     second, second_result = in_background(
         slow_relay.on_message, frame({"type": "prompt", "voicePrompt": "And your hours?", "last": True})
     )
-    first.join(15)
-    second.join(15)
+    assert finished(first)  # superseded: it ended with its reply held mid-stream
+    slow_llm.go_on()
+    assert finished(second)
     assert first_result["value"].outcome.interrupted is True
     assert second_result["value"].outcome.interrupted is False
     state, version = store.load_state(TRACKING)
@@ -345,13 +412,17 @@ def test_prompt_while_a_turn_streams_supersedes_it_and_no_turn_is_lost(slow_rela
     assert state["turns"] == 2 and version == 2
 
 
-def test_a_duplicated_frame_does_not_become_a_second_turn(slow_relay, store, connections):
+def test_a_duplicated_frame_does_not_become_a_second_turn(slow_relay, slow_llm, connections):
+    store = slow_relay.store
     connected(slow_relay, store)
     prompt = frame({"type": "prompt", "voicePrompt": "Where are you?", "last": True})
     first, first_result = in_background(slow_relay.on_message, prompt)
     wait_for_text(connections)
-    assert slow_relay.on_message(copy.deepcopy(prompt)) is None  # the same frame again: dropped
-    first.join(15)
+    # The same frame again, at the same instant on the store's clock: dropped, however long the first
+    # text took to arrive.
+    assert slow_relay.on_message(copy.deepcopy(prompt)) is None
+    slow_llm.go_on()
+    assert finished(first)
     assert first_result["value"].outcome.interrupted is False  # the original turn was not disturbed
     state, version = store.load_state(TRACKING)
     assert [m["content"] for m in state["history"] if m["role"] == "user"] == ["Where are you?"]
@@ -375,6 +446,7 @@ class QuickProvider(SlowProvider):
 
     name = "quick"
     words = (" We are", " on Main Street.")
+    said_before_waiting = float("inf")
 
 
 class EmfSink:
@@ -557,8 +629,8 @@ def test_words_after_the_call_ended_start_no_turn(relay, store, connections, tab
 class CountingStore(CallsStore):
     """The calls store, counting conversation-state reads."""
 
-    def __init__(self, table) -> None:
-        super().__init__(table)
+    def __init__(self, table, clock=time.time) -> None:
+        super().__init__(table, clock)
         self.state_reads = 0
 
     def read_state(self, tracking_id):
@@ -606,38 +678,51 @@ def test_a_warm_environment_reuses_the_state_it_saved_unless_another_saved_since
 
 class RecordingProvider(QuickProvider):
     """A live LLM that keeps every request and its stream: `requests` all of them, `replies` those that
-    are not one-number edge verdicts."""
+    are not one-number edge verdicts. A request `hold` picks says nothing until it is closed."""
 
     name = "recording"
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[dict] = []
+        self.hold = lambda messages: False
 
     @property
     def replies(self) -> list[dict]:
         return [r for r in self.requests if r["options"].get("max_tokens") != 3]
 
     def stream(self, messages, **options):
-        tokens = super().stream(messages, **options)
-        self.requests.append(
-            {"at": time.perf_counter(), "messages": messages, "tokens": tokens, "options": options}
-        )
+        held = self.hold(messages)
+        tokens = self.Tokens(self, self.words, 0 if held else self.said_before_waiting)
+        with self._changed:  # called on the chain's reader thread: the test waits for what it needs
+            self.requests.append({"messages": messages, "tokens": tokens, "options": options, "held": held})
+            self._changed.notify_all()
         return tokens
 
+    def wait_for(self, condition) -> None:
+        """Returns once `condition()` holds, asked at each request and each close; fails after SAFETY_S."""
+        with self._changed:
+            assert self._changed.wait_for(condition, SAFETY_S), "the LLM never saw it"
 
-class SlowClaimStore(CountingStore):
-    """A calls store whose turn claim takes 200 ms."""
 
-    def __init__(self, table) -> None:
+class ClaimAfterTheRequestStore(CountingStore):
+    """A calls store whose turn claim returns only once the turn's first LLM request has left (the test
+    says how many had left before the turn: `requests_before_turn`), or after SAFETY_S when none
+    does. `requests_when_claimed`: how many had left as each claim returned."""
+
+    def __init__(self, table, llm) -> None:
         super().__init__(table)
-        self.claims_returned: list[float] = []
+        self.llm = llm
+        self.requests_before_turn = 0
+        self.requests_when_claimed: list[int] = []
 
     def claim_turn(self, *args, **kwargs):
-        time.sleep(0.2)
+        with self.llm._changed:
+            self.llm._changed.wait_for(lambda: len(self.llm.requests) > self.requests_before_turn, SAFETY_S)
         try:
             return super().claim_turn(*args, **kwargs)
         finally:
-            self.claims_returned.append(time.perf_counter())
+            self.requests_when_claimed.append(len(self.llm.requests))
 
 
 def recording_relay(store, connections, provider) -> Relay:
@@ -660,18 +745,16 @@ def users_in(messages) -> list[str]:
 
 
 def test_the_llm_request_leaves_before_the_turn_claim_returns(table, connections):
-    store, llm = SlowClaimStore(table), RecordingProvider()
+    llm = RecordingProvider()
+    store = ClaimAfterTheRequestStore(table, llm)
     relay = recording_relay(store, connections, llm)
     connected(relay, store)
     say(relay, "Hmm, let me think about it.")  # the first turn goes on from the opening state
-    first_turn_requests = len(llm.requests)
+    first_turn_requests = store.requests_before_turn = len(llm.requests)
     report = say(relay, "Sorry, what was that about?")  # the next from the state the first saved
-    # Each turn's first request (here the verdict on the node's plain-language edges) left before its
-    # claim returned; the reply follows the verdict.
-    firsts = [llm.requests[0], llm.requests[first_turn_requests]]
-    assert [
-        request["at"] < claimed for request, claimed in zip(firsts, store.claims_returned, strict=True)
-    ] == [True] * 2
+    # Each turn's claim waited for the turn's first request (here the verdict on the node's
+    # plain-language edges): it had left while the claim was in flight; the reply follows the verdict.
+    assert store.requests_when_claimed == [1, first_turn_requests + 1]
     assert len(llm.replies) == 2 and report.outcome.reply == "We are on Main Street."
     assert store.state_reads == 0
     assert users_in(llm.replies[1]["messages"])[-2:] == [
@@ -689,11 +772,17 @@ def test_a_turn_started_on_an_outdated_state_is_abandoned_and_started_again(tabl
     say(elsewhere, "Sorry, what was that about?")
     replies_before = sum(1 for f in connections.frames if f["type"] == "text" and f["last"])
     asked = len(llm.requests)
+    # A request made on the state `here` saved (before "Sorry, ...") never answers: only abandoning it
+    # lets the turn go on, however long the claim takes.
+    llm.hold = lambda messages: "Sorry, what was that about?" not in json.dumps(messages)
     report = say(here, "Could you say that once more?")
-    guessed, *fresh_requests = llm.requests[asked:]
-    assert guessed["tokens"]._closed.is_set()  # the request on the outdated state was abandoned
-    assert "Sorry, what was that about?" not in json.dumps(guessed["messages"])
-    assert all(not r["tokens"]._closed.is_set() for r in fresh_requests)
+    # The request on the outdated state left from the chain's reader thread: it may be seen, and closed,
+    # only after the turn is over.
+    llm.wait_for(lambda: any(r["held"] and r["tokens"]._closed.is_set() for r in llm.requests[asked:]))
+    (guessed,) = [r for r in llm.requests[asked:] if r["held"]]  # the request on the outdated state
+    fresh_requests = [r for r in llm.requests[asked:] if not r["held"]]
+    assert not guessed["tokens"].said_all  # abandoned
+    assert all(r["tokens"].said_all for r in fresh_requests)  # each read to its end
     (fresh,) = [r for r in fresh_requests if r["options"].get("max_tokens") != 3]
     assert users_in(fresh["messages"])[-2:] == [
         "Sorry, what was that about?",
@@ -704,12 +793,15 @@ def test_a_turn_started_on_an_outdated_state_is_abandoned_and_started_again(tabl
 
 
 def test_a_repeated_frame_abandons_the_turn_it_started_on_the_saved_state(table, connections):
-    store, llm = CountingStore(table), RecordingProvider()
+    store, llm = CountingStore(table, clock=Clock()), RecordingProvider()
     relay = recording_relay(store, connections, llm)
     connected(relay, store)
     say(relay, "Hmm, let me think about it.")
     say(relay, "Sorry, what was that about?")
-    frames = len(connections.frames)
-    assert say(relay, "Sorry, what was that about?") is None  # the same frame again, within the window
-    assert llm.requests[-1]["tokens"]._closed.is_set()
+    frames, asked = len(connections.frames), len(llm.requests)
+    llm.hold = lambda messages: True  # the turn's early request answers only if it is never abandoned
+    # The same frame again, at the same instant on the store's clock: within the duplicate window.
+    assert say(relay, "Sorry, what was that about?") is None
+    llm.wait_for(lambda: len(llm.requests) > asked and llm.requests[-1]["tokens"]._closed.is_set())
+    assert len(llm.requests) == asked + 1 and not llm.requests[-1]["tokens"].said_all
     assert len(connections.frames) == frames

@@ -45,6 +45,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -156,8 +157,8 @@ STREAM_TIMINGS_KEPT = 20_000
 
 @dataclass
 class StreamTiming:
-    """One streamed request as this server saw it, on time.perf_counter: when the request had arrived
-    (its headers read) and when each content token was written. A benchmark in the same process can
+    """One streamed request as this server saw it, on its clock (time.perf_counter unless given): when
+    the request had arrived (its headers read) and when each content token was written. A benchmark in the same process can
     then subtract exactly the time the LLM took. `system` and `messages` (the first message's text and
     the message count) tell which turn sent it."""
 
@@ -171,9 +172,20 @@ class LocalLLMServer:
     """The server on 127.0.0.1 (port 0: a free port) in a background thread."""
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, verbose: bool = False, **behaviour: Any
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+        pause: Callable[[float], bool] | None = None,
+        **behaviour: Any,
     ) -> None:
         self.verbose = verbose  # log every request to stderr
+        # What stamps arrivals and tokens, and what waits out first_token_ms and token_ms (True: the server
+        # is stopping); a test may give a clock that only its pause moves.
+        self.clock = clock
+        self.pause = pause or self._wait_unless_stopping
         self.behaviour = Behaviour(**behaviour)
         self.behaviour.validate()
         self._address = (host, port)
@@ -194,6 +206,9 @@ class LocalLLMServer:
         )
         self._thread.start()
         return self.base_url
+
+    def _wait_unless_stopping(self, seconds: float) -> bool:
+        return self.stopping.wait(seconds)
 
     def stop(self) -> None:
         if self._httpd is None:
@@ -341,11 +356,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         # http.server calls this as soon as it has read the request's first line, before the headers.
-        self._first_line_at = time.perf_counter()
+        self._first_line_at = self.server.app.clock()
         return super().parse_request()
 
     def do_POST(self) -> None:
-        self._arrived = self._first_line_at or time.perf_counter()
+        self._arrived = self._first_line_at or self.app.clock()
         url = urlsplit(self.path)
         try:
             body = self._read_json()
@@ -521,7 +536,7 @@ class _Handler(BaseHTTPRequestHandler):
             if index:
                 self._sleep_ms(behaviour.token_ms)
             self._event(chunk({"content": token}))
-            timing.tokens.append(time.perf_counter())
+            timing.tokens.append(self.app.clock())
         if failing:
             self._fail_mid_stream(behaviour, mode)
             return
@@ -602,7 +617,7 @@ class _Handler(BaseHTTPRequestHandler):
         return json.loads(raw) if raw else {}
 
     def _sleep_ms(self, milliseconds: float) -> None:
-        if milliseconds > 0 and self.app.stopping.wait(milliseconds / 1000):
+        if milliseconds > 0 and self.app.pause(milliseconds / 1000):
             raise _Dropped
 
     def _hang(self, behaviour: Behaviour) -> None:

@@ -314,21 +314,50 @@ def test_runs_standalone():
         process.stdout.close()
 
 
-def test_each_stream_is_timed_as_the_server_saw_it(server):
-    server.configure(reply="One, two three.", first_token_ms=5, token_ms=2)
-    messages = [{"role": "system", "content": "You are a shop."}, *USER]
-    started = time.perf_counter()
-    response, _ = post(server, "/v1/chat/completions", {"model": "m", "messages": messages, "stream": True})
+class ServerClock:
+    """The server's clock for one test: it stands still except while the server waits, and then moves by
+    exactly what the server waited."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now += seconds
+        return False  # not stopping
+
+
+def test_each_stream_is_timed_as_the_server_saw_it():
+    clock = ServerClock(1000.0)
+    behaviour = {"reply": "One, two three.", "first_token_ms": 5, "token_ms": 2}
+    with LocalLLMServer(clock=clock, pause=clock.pause, **behaviour) as server:
+        messages = [{"role": "system", "content": "You are a shop."}, *USER]
+        response, _ = post(
+            server, "/v1/chat/completions", {"model": "m", "messages": messages, "stream": True}
+        )
+        assert response.status == 200
+        post(server, "/v1/chat/completions", {"model": "m", "messages": USER})  # not streamed: not timed
+        (timing,) = server.stream_timings()
+        assert (timing.system, timing.messages) == ("You are a shop.", 2)
+        assert len(split_into_tokens("One, two three.")) == 5
+        assert timing.arrived == 1000.0  # stamped as the request came in, before the server waited
+        # Its 5 ms first-token time, then 2 ms before each later token, on the server's own clock.
+        assert timing.tokens == pytest.approx([1000.005, 1000.007, 1000.009, 1000.011, 1000.013], abs=1e-9)
+        assert clock.waits[:5] == pytest.approx([0.005, 0.002, 0.002, 0.002, 0.002], abs=1e-9)
+        server.reset_stats()
+        assert server.stream_timings() == []
+
+
+def test_the_servers_clock_is_perf_counter_unless_given(server):
+    started = time.perf_counter()  # a benchmark in this process subtracts the server's times from its own
+    response, _ = post(server, "/v1/chat/completions", {"messages": USER, "stream": True})
     assert response.status == 200
-    post(server, "/v1/chat/completions", {"model": "m", "messages": USER})  # not streamed: not timed
     (timing,) = server.stream_timings()
-    assert (timing.system, timing.messages) == ("You are a shop.", 2)
-    assert len(timing.tokens) == len(split_into_tokens("One, two three.")) == 5
-    assert started < timing.arrived < timing.tokens[0]
-    assert timing.tokens[0] - timing.arrived >= 0.005  # its 5 ms first-token time
-    assert all(b - a >= 0.002 for a, b in zip(timing.tokens, timing.tokens[1:], strict=False))
-    server.reset_stats()
-    assert server.stream_timings() == []
+    assert started <= timing.arrived <= timing.tokens[0] <= time.perf_counter()
 
 
 def test_a_request_to_continue_a_reply_cut_short_gets_the_rest_of_it():

@@ -19,9 +19,12 @@ def _connections():
     return _management
 
 
-def _record(connection_id: str, route: str) -> None:
-    table = boto3.resource("dynamodb").Table(os.environ["ECHO_TABLE"])
-    table.put_item(Item={"pk": f"{route}#{connection_id}", "at": str(time.time())})
+def _table():
+    return boto3.resource("dynamodb").Table(os.environ["ECHO_TABLE"])
+
+
+def _record(connection_id: str, route: str, **extra: str) -> None:
+    _table().put_item(Item={"pk": f"{route}#{connection_id}", "at": str(time.time()), **extra})
 
 
 def lambda_handler(event, context):
@@ -37,12 +40,18 @@ def lambda_handler(event, context):
         }
     connection_id = context_["connectionId"]
     if route == "$connect":
-        if (event.get("queryStringParameters") or {}).get("reject"):
+        query = event.get("queryStringParameters") or {}
+        if query.get("reject"):
             return {"statusCode": 403}
-        _record(connection_id, "connect")
+        # notify=<connection id>: that connection is told once this one's $disconnect has run
+        _record(connection_id, "connect", **({"notify": query["notify"]} if "notify" in query else {}))
         return {"statusCode": 200}
     if route == "$disconnect":
         _record(connection_id, "disconnect")
+        watcher = (_table().get_item(Key={"pk": f"connect#{connection_id}"}).get("Item") or {}).get("notify")
+        if watcher:
+            message = json.dumps({"disconnected": connection_id}).encode()
+            _connections().post_to_connection(ConnectionId=watcher, Data=message)
         return {"statusCode": 200}
     body = event.get("body")
     if body == "boom":

@@ -29,10 +29,16 @@ def stack_spec():
 
 @pytest.fixture(scope="session")
 def moto_session() -> MockAWS:
-    """One moto for the whole run, switched on for each test that asks for `aws`. boto3's default
-    session is kept across tests (moto would otherwise drop it each time, and every client would load
-    its service model again: that, not moto, was most of a test's setup)."""
+    """One moto for the whole run, switched on for each test that asks for `aws`. It leaves boto3's
+    default session alone: `aws` keeps one for its tests (moto would drop it each time, and every client
+    would load its service model again: that, not moto, was most of a test's setup)."""
     return mock_aws(config={"core": {"reset_boto3_session": False}})
+
+
+@pytest.fixture(scope="session")
+def kept_boto3_session() -> dict:
+    """boto3's default session as the last test under `aws` left it (None: boto3 makes one)."""
+    return {"session": None}
 
 
 def fresh_aws(tables) -> None:
@@ -62,13 +68,14 @@ def fresh_aws(tables) -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch, stack_spec, moto_session):
+def aws(monkeypatch, stack_spec, moto_session, kept_boto3_session):
     """moto for every AWS call, the template's tables there and empty, the functions' environment set."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", kept_boto3_session["session"])  # others' is given back
     moto_session.start(reset=False)
     try:
         fresh_aws(stack_spec.tables)
@@ -78,6 +85,7 @@ def aws(monkeypatch, stack_spec, moto_session):
     finally:
         dynamodb_adapter.probe_client.cache_clear()
         moto_session.stop(remove_data=False)
+        kept_boto3_session["session"] = boto3.DEFAULT_SESSION
 
 
 @pytest.fixture

@@ -191,6 +191,7 @@ class LocalLLMServer:
         self._address = (host, port)
         self._lock = threading.Lock()
         self._stats: Counter[str] = Counter()
+        self._counted = threading.Condition(self._lock)
         self.last_request: dict[str, Any] = {}
         self._streams: deque[StreamTiming] = deque(maxlen=STREAM_TIMINGS_KEPT)
         self.stopping = threading.Event()
@@ -266,6 +267,17 @@ class LocalLLMServer:
     def count(self, key: str) -> None:
         with self._lock:
             self._stats[key] += 1
+            self._counted.notify_all()
+
+    def wait_for_requests(self, count: int, timeout_s: float = 10.0) -> bool:
+        """Blocks until `count` chat requests have arrived since the last reset_stats (False at the timeout)."""
+        with self._lock:
+            return self._counted.wait_for(lambda: self._stats["requests"] >= count, timeout_s)
+
+    def drop_idle_connections(self) -> None:
+        """Closes every open connection, as a server's keep-alive timeout closes the idle ones."""
+        if self._httpd is not None:
+            self._httpd.close_connections()
 
     @property
     def stats(self) -> dict[str, int]:

@@ -1,45 +1,39 @@
-"""Replies a provider ends before they are done: Azure's content filter and the token limit, fed byte for
-byte (tests/data/llm_streams) to the real openai client through an httpx transport."""
+"""Replies a provider ends before they are done: Azure's content filter and the token limit, recorded
+(tests/data/llm_streams) and served over loopback to the real chat-completions client."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import httpx
-import openai
 import pytest
 
-from kimiyi.llm import FailoverChain, ReplyCutShort
-from kimiyi.llm.openai_providers import OpenAIChatProvider
+from kimiyi.llm import AzureOpenAIProvider, FailoverChain, ReplyCutShort, parse_azure_endpoint
 from tests.integration.test_relay import TRACKING
 from tests.integration.test_relay_never_silent import Caller, FakeLLM, Plan, make_relay, open_call, say
+from tests.llm_replay import ReplayServer
 from tests.streams import consume
 
-STREAMS = Path(__file__).resolve().parents[1] / "data" / "llm_streams"
 MESSAGES = [{"role": "user", "content": "Tell me about it."}]
 CUT_SHORT = {"content_filter": "azure_content_filter.sse", "length": "openai_length.sse"}
 
 
-def serving(recording: str) -> OpenAIChatProvider:
-    """An Azure provider whose every request is answered with the recorded body."""
-    body = (STREAMS / recording).read_bytes()
+@pytest.fixture
+def serving():
+    """serving(recording): an Azure provider whose every request is answered with the recording."""
+    servers: list[ReplayServer] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    def provider(recording: str) -> AzureOpenAIProvider:
+        server = ReplayServer(recording).__enter__()
+        servers.append(server)
+        return AzureOpenAIProvider(
+            parse_azure_endpoint(server.base_url, "gpt-4o-mini", "2024-10-21"), "test-key"
+        )
 
-    client = openai.AsyncAzureOpenAI(
-        azure_endpoint="https://myres.openai.azure.com",
-        azure_deployment="gpt-4o-mini",
-        api_version="2024-10-21",
-        api_key="test-key",
-        max_retries=0,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(answer)),
-    )
-    return OpenAIChatProvider("azure", client, "gpt-4o-mini", "myres.openai.azure.com")
+    yield provider
+    for server in servers:
+        server.__exit__(None, None, None)
 
 
 @pytest.mark.parametrize("finish_reason", sorted(CUT_SHORT))
-def test_the_provider_raises_after_the_text_that_came(finish_reason):
+def test_the_provider_raises_after_the_text_that_came(serving, finish_reason):
     stream = serving(CUT_SHORT[finish_reason]).stream(MESSAGES, max_tokens=50, temperature=0)
     received = []
     with pytest.raises(ReplyCutShort) as cut:
@@ -49,7 +43,7 @@ def test_the_provider_raises_after_the_text_that_came(finish_reason):
 
 
 @pytest.mark.parametrize("finish_reason", sorted(CUT_SHORT))
-def test_the_chain_records_a_drop_not_a_success(finish_reason):
+def test_the_chain_records_a_drop_not_a_success(serving, finish_reason):
     chain = FailoverChain([serving(CUT_SHORT[finish_reason])], holding_phrase_on_drop=False)
     stream = chain.stream(MESSAGES)
     assert consume(stream) == "Hi! How"
@@ -59,7 +53,7 @@ def test_the_chain_records_a_drop_not_a_success(finish_reason):
 
 
 @pytest.mark.parametrize("finish_reason", sorted(CUT_SHORT))
-def test_the_caller_hears_the_whole_clause_then_the_next_provider_goes_on(store, finish_reason):
+def test_the_caller_hears_the_whole_clause_then_the_next_provider_goes_on(store, serving, finish_reason):
     caller = Caller()
     secondary = FakeLLM(
         "openai",

@@ -1,17 +1,19 @@
-"""Each provider streams from the local LLM server through the real `openai` client over loopback."""
+"""Each provider streams from the local LLM server through the lean chat-completions client over loopback."""
 
 from __future__ import annotations
 
 import threading
 
-import openai
 import pytest
 
 from kimiyi.llm import (
+    APIStatusError,
     AzureOpenAIProvider,
     CompatibleProvider,
     OpenAIProvider,
     ProviderTimeouts,
+    RateLimitError,
+    ReplyCutShort,
     ScriptContext,
     parse_azure_endpoint,
     providers_from_env,
@@ -119,16 +121,55 @@ def test_one_client_reuses_its_connection_across_calls(server):
 def test_a_wrong_key_is_an_authentication_error(server):
     server.configure(api_key="right")
     provider = OpenAIProvider("wrong", base_url=server.openai_base_url, timeouts=TIMEOUTS)
-    with pytest.raises(openai.AuthenticationError):
+    with pytest.raises(APIStatusError) as refused:
         stream(provider)
+    assert refused.value.status_code == 401 and refused.value.message == "Incorrect API key provided."
+    assert "wrong" not in str(refused.value)
 
 
 def test_the_client_does_not_retry(server):
     server.configure(mode="error")
     provider = OpenAIProvider("k", base_url=server.openai_base_url, timeouts=TIMEOUTS)
-    with pytest.raises(openai.InternalServerError):
+    with pytest.raises(APIStatusError) as failed:
         stream(provider)
+    assert failed.value.status_code == 500
     assert server.request_count == 1
+
+
+def test_a_rate_limit_carries_the_retry_after(server):
+    server.configure(mode="rate_limit", retry_after_s=7)
+    provider = OpenAIProvider("k", base_url=server.openai_base_url, timeouts=TIMEOUTS)
+    with pytest.raises(RateLimitError) as limited:
+        stream(provider)
+    assert (limited.value.status_code, limited.value.retry_after_s) == (429, 7.0)
+
+
+def test_an_error_answer_leaves_the_connection_reusable(server):
+    provider = OpenAIProvider("k", base_url=server.openai_base_url, timeouts=TIMEOUTS)
+    server.configure(mode="error")
+    with pytest.raises(APIStatusError):
+        stream(provider)
+    server.configure(mode="ok")
+    assert "".join(stream(provider)) == EXPECTED
+    assert server.stats["connections"] == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(server):
+    provider = OpenAIProvider("k", base_url=server.openai_base_url, timeouts=TIMEOUTS)
+    assert "".join(stream(provider)) == EXPECTED
+    server.drop_idle_connections()  # as a server's keep-alive timeout would
+    assert "".join(stream(provider)) == EXPECTED
+    assert server.stats["requests"] == 2 and server.stats["connections"] == 2
+
+
+def test_a_cut_short_reply_still_leaves_its_connection_for_the_next_turn(server):
+    server.configure(mode="length", fail_after_tokens=2)
+    provider = OpenAIProvider("k", base_url=server.openai_base_url, timeouts=TIMEOUTS)
+    with pytest.raises(ReplyCutShort):
+        stream(provider)
+    server.configure(mode="ok")
+    assert "".join(stream(provider)) == EXPECTED
+    assert server.stats["connections"] == 1
 
 
 def test_closing_from_another_thread_wakes_a_blocked_reader(server):
@@ -143,6 +184,20 @@ def test_closing_from_another_thread_wakes_a_blocked_reader(server):
     deltas.close()
     reader.join(10)
     assert not reader.is_alive(), "close() did not wake the reading thread"
+
+
+@pytest.mark.parametrize("mode", ["hang_before_headers", "hang_after_headers"])
+def test_closing_ends_the_iteration_quietly_wherever_it_waits(server, mode):
+    server.configure(mode=mode)
+    provider = OpenAIProvider("k", base_url=server.openai_base_url, timeouts=ProviderTimeouts(2, 30))
+    deltas = provider.stream(MESSAGES, max_tokens=10, temperature=0.0)
+    outcome: list[object] = []
+    reader = threading.Thread(target=lambda: outcome.append(_drain(deltas)), daemon=True)
+    reader.start()
+    server.wait_for_requests(1)  # the request is out: the reader waits on the server
+    deltas.close()
+    reader.join(10)
+    assert not reader.is_alive() and outcome == [[]]
 
 
 def _drain(deltas) -> object:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 
-import httpx2
-import openai
 import pytest
 
 from kimiyi.llm import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
     BreakerSettings,
     FailoverChain,
     FailureReason,
+    RateLimitError,
     ScriptContext,
     ScriptedProvider,
 )
@@ -252,26 +254,13 @@ def test_describe_lists_providers_with_their_circuit_and_no_secrets():
     ]
 
 
-def _status_error(cls, status):
-    response = httpx2.Response(status, request=httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions"))
-    return cls("failed", response=response, body=None)
-
-
 @pytest.mark.parametrize(
     ("error", "reason", "detail"),
     [
-        (_status_error(openai.RateLimitError, 429), FailureReason.RATE_LIMITED, "HTTP 429"),
-        (_status_error(openai.InternalServerError, 500), FailureReason.ERROR, "HTTP 500"),
-        (
-            openai.APITimeoutError(request=httpx2.Request("POST", "http://x")),
-            FailureReason.TIMEOUT,
-            "APITimeoutError",
-        ),
-        (
-            openai.APIConnectionError(request=httpx2.Request("POST", "http://x")),
-            FailureReason.ERROR,
-            "APIConnectionError",
-        ),
+        (RateLimitError(429, "slow down", retry_after_s=3), FailureReason.RATE_LIMITED, "HTTP 429"),
+        (APIStatusError(500, "oops"), FailureReason.ERROR, "HTTP 500"),
+        (APITimeoutError("no bytes"), FailureReason.TIMEOUT, "APITimeoutError"),
+        (APIConnectionError("refused"), FailureReason.ERROR, "APIConnectionError"),
         (ValueError("bad json"), FailureReason.ERROR, "ValueError"),
     ],
 )

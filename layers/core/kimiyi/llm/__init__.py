@@ -8,8 +8,6 @@ for delta in stream: send(delta)
 stream.result  # provider, failures, first_token_ms, chunks_sent, dropped
 """
 
-from typing import TYPE_CHECKING
-
 from .azure_endpoint import DEFAULT_AZURE_API_VERSION, AzureTarget, parse_azure_endpoint
 from .base import DEFAULT_HOLDING_PHRASE, LLMProvider, Message, ProviderTimeouts, ScriptContext
 from .breaker import BreakerSettings, CircuitBreaker
@@ -20,31 +18,29 @@ from .config import (
     env_with_secrets,
     providers_from_env,
 )
-from .errors import LLMConfigError, MalformedChunkError, ReplyCutShort
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    LLMConfigError,
+    MalformedChunkError,
+    RateLimitError,
+    ReplyCutShort,
+)
 from .failover import FailedAttempt, FailoverChain, FailoverStream, FailureReason, StreamResult
+from .providers import AzureOpenAIProvider, CompatibleProvider, OpenAIChatProvider, OpenAIProvider
 from .scripted import ScriptedProvider
 from .tokens import split_into_tokens
-
-if TYPE_CHECKING:
-    from .openai_providers import AzureOpenAIProvider, CompatibleProvider, OpenAIChatProvider, OpenAIProvider
-
-# The openai-backed providers load on first use: importing `openai` costs about half a second, which
-# a scripted-only (offline) process should not pay.
-_LAZY = {"AzureOpenAIProvider", "CompatibleProvider", "OpenAIChatProvider", "OpenAIProvider"}
-
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        from . import openai_providers
-
-        return getattr(openai_providers, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "DEFAULT_AZURE_API_VERSION",
     "DEFAULT_HOLDING_PHRASE",
     "KEY_STAND_IN",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
     "AzureOpenAIProvider",
     "AzureTarget",
     "BreakerSettings",
@@ -61,6 +57,7 @@ __all__ = [
     "OpenAIChatProvider",
     "OpenAIProvider",
     "ProviderTimeouts",
+    "RateLimitError",
     "ReplyCutShort",
     "ScriptContext",
     "ScriptedProvider",

@@ -2,7 +2,7 @@
 
 See docs/llm-providers.md for every variable. A provider whose settings are absent is skipped; one
 whose settings are partial or malformed raises LLMConfigError naming the variable. Keys go into the
-`openai` clients only: they are never logged, repr'd or described.
+providers' request headers only: they are never logged, repr'd or described.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .base import DEFAULT_OPENAI_MODEL, OPENAI_BASE_URL, LLMProvider, ProviderTi
 from .breaker import BreakerSettings
 from .errors import LLMConfigError
 from .failover import FailoverChain
+from .providers import AzureOpenAIProvider, CompatibleProvider, OpenAIProvider
 from .scripted import ScriptedProvider
 
 if TYPE_CHECKING:
@@ -101,8 +102,6 @@ def _azure(env: Mapping[str, str], timeouts: ProviderTimeouts) -> LLMProvider | 
     target = parse_azure_endpoint(
         endpoint, _get(env, "AZURE_OPENAI_DEPLOYMENT"), _get(env, "AZURE_OPENAI_API_VERSION")
     )
-    from .openai_providers import AzureOpenAIProvider  # imports openai: only when a provider needs it
-
     return AzureOpenAIProvider(target, key, timeouts=timeouts)
 
 
@@ -112,8 +111,6 @@ def _openai(env: Mapping[str, str], timeouts: ProviderTimeouts) -> LLMProvider |
         return None
     base_url = _base_url(env, "OPENAI_BASE_URL") if _get(env, "OPENAI_BASE_URL") else OPENAI_BASE_URL
     model = _get(env, "OPENAI_MODEL") or DEFAULT_OPENAI_MODEL
-    from .openai_providers import OpenAIProvider
-
     return OpenAIProvider(key, model=model, base_url=base_url, timeouts=timeouts)
 
 
@@ -124,8 +121,6 @@ def _compatible(env: Mapping[str, str], timeouts: ProviderTimeouts) -> LLMProvid
     model = _get(env, "LLM_MODEL")
     if not model:
         raise LLMConfigError("LLM_MODEL is required when LLM_BASE_URL is set")
-    from .openai_providers import CompatibleProvider
-
     return CompatibleProvider(base_url, model, _get(env, "LLM_API_KEY"), timeouts=timeouts)
 
 

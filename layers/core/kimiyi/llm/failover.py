@@ -22,7 +22,6 @@ Rules, per call:
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Sequence
@@ -33,7 +32,7 @@ from typing import Any
 from ..charclass import joins_without_space
 from .base import LLMProvider, Message, ScriptContext
 from .breaker import BreakerSettings, CircuitBreaker
-from .errors import ReplyCutShort
+from .errors import APIStatusError, APITimeoutError, RateLimitError, ReplyCutShort
 from .scripted import ScriptedProvider
 from .tokens import split_into_tokens
 
@@ -86,14 +85,12 @@ class StreamResult:
 
 
 def classify(error: BaseException) -> tuple[FailureReason, str]:
-    openai = sys.modules.get("openai")  # not imported at all when only the scripted responder runs
-    if openai is not None:
-        if isinstance(error, openai.RateLimitError):
-            return FailureReason.RATE_LIMITED, "HTTP 429"
-        if isinstance(error, openai.APITimeoutError):
-            return FailureReason.TIMEOUT, type(error).__name__
-        if isinstance(error, openai.APIStatusError):
-            return FailureReason.ERROR, f"HTTP {error.status_code}"
+    if isinstance(error, RateLimitError):
+        return FailureReason.RATE_LIMITED, "HTTP 429"
+    if isinstance(error, APITimeoutError):
+        return FailureReason.TIMEOUT, type(error).__name__
+    if isinstance(error, APIStatusError):
+        return FailureReason.ERROR, f"HTTP {error.status_code}"
     if isinstance(error, ReplyCutShort):
         return FailureReason.ERROR, f"finish_reason {error.finish_reason}"
     return FailureReason.ERROR, type(error).__name__

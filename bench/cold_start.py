@@ -6,7 +6,10 @@ built here when absent) is copied twice: once with every `__pycache__` removed (
 `sam build` ships) and once compiled with `python3.12 -m compileall` (what `make build` ships). Each
 handler is then imported `--runs` times per copy, each time by a fresh `python3.12 -I -S -B` with only
 the function's folder and the built layer on sys.path and the function's template environment (no
-secrets path, fake credentials), as scripts/check_artifact.py does. `-B` keeps the no-bytecode copy
+secrets path, fake credentials), as scripts/check_artifact.py does, plus an LLM provider configured
+(PROVIDER_ENV: Azure OpenAI; nothing is sent to it): the relay builds its chain at init, and the TwiML
+function's first classic turn builds it (`llm_chain()`, counted here as part of its init), so the
+figures are of a deployment that talks to a model, not of the scripted-only offline default. `-B` keeps the no-bytecode copy
 without bytecode across runs, as on Lambda, whose /var/task is read-only.
 
     python bench/cold_start.py --runs 7
@@ -46,10 +49,18 @@ SAM = REPO / ".sam-venv" / "bin" / "sam"
 LAYER = "CoreLayer"
 VARIANTS = ("source", "bytecode")  # no __pycache__ at all / compileall'd
 MB = 1024 * 1024
+# The provider every import is measured with. No request goes out at init; the key is a stand-in.
+PROVIDER_ENV = {
+    "AZURE_OPENAI_ENDPOINT": "https://bench.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions"
+    "?api-version=2024-10-21",
+    "AZURE_OPENAI_API_KEY": "bench-not-a-key",
+}
+PROVIDER_NOTE = "with an LLM provider configured (Azure OpenAI, AZURE_OPENAI_ENDPOINT + key; no request sent)"
 
 # Runs in the fresh interpreter. import_ms is `import <handler module>`, which for these handlers
-# includes their init (clients, settings, logger are built at module scope); getattr_ms is looking up
-# the handler attribute afterwards. The module counts show the import really came from the copy and,
+# includes their init (clients, settings, logger, the relay's LLM chain are built at module scope), plus
+# building the LLM chain where a handler builds it on first use (twiml's `llm_chain()`); getattr_ms is
+# looking up the handler attribute afterwards. The module counts show the import really came from the copy and,
 # for the compiled copy, really used its bytecode (extension modules have none and are not counted).
 PROBE = """
 import sys, time, json, os
@@ -57,6 +68,8 @@ sys.path[:0] = {paths!r}
 before = set(sys.modules)
 started = time.perf_counter()
 module = __import__({module!r})
+if callable(getattr(module, "llm_chain", None)):
+    module.llm_chain()  # built on the first turn that needs it: part of what a cold environment pays
 imported = time.perf_counter()
 handler = getattr(module, {attribute!r})
 looked_up = time.perf_counter()
@@ -160,7 +173,7 @@ def measure(python: str, build: Path, function: FunctionSpec) -> Sample:
         [python, "-I", "-S", "-B", "-c", probe],
         capture_output=True,
         text=True,
-        env=check_artifact.probe_env(function),
+        env={**check_artifact.probe_env(function), **PROVIDER_ENV},
     )
     process_ms = (time.perf_counter() - started) * 1000
     if result.returncode != 0:
@@ -233,6 +246,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "python": python,
         "runs": args.runs,
+        "llmProvider": PROVIDER_NOTE,
         "functions": figures(functions, samples, package),
         "package": package,
     }
@@ -343,7 +357,9 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         )
     left.set_xticks(range(len(names)), [n.removesuffix("Function") for n in names], rotation=30, ha="right")
     left.set_ylabel("handler import + init, ms (median, whisker to p90)")
-    left.set_title(f"Cold import, python3.12 -I -S -B, {results['runs']} fresh interpreters each")
+    left.set_title(
+        f"Cold import + init, LLM provider configured, {results['runs']} fresh python3.12 -I -S -B each"
+    )
     left.legend()
     package = results["package"]
     labels = ["layer\nunzipped", "layer\nzipped"]
@@ -376,7 +392,8 @@ def main() -> int:
     print()
     print(common.machine_line())
     print(
-        f"Handler import (includes module-scope init), ms over {args.runs} fresh `{Path(results['python']).name} -I -S -B`:"
+        f"Handler import (includes module-scope init and the LLM chain), {PROVIDER_NOTE},"
+        f" ms over {args.runs} fresh `{Path(results['python']).name} -I -S -B`:"
     )
     print(table(results))
     print(

@@ -237,7 +237,7 @@ def _cold_start_headlines(results: dict[str, dict]) -> list[list[str]]:
     rows = [
         [
             f"4. cold start: {name}",
-            "import + init, fresh interpreter, p50 ms: without -> with compiled bytecode",
+            "import + init with an LLM provider configured, fresh interpreter, p50 ms: without -> with compiled bytecode",
             f"{_p(dig(values, 'source.importMs'), 'p50')} -> {_p(dig(values, 'bytecode.importMs'), 'p50')}",
         ]
         for name, values in (dig(cold, "functions") or {}).items()

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 
 from botocore.exceptions import ClientError
 
-CALL_TTL_SECONDS = 24 * 3600  # a call's items live a day from their last write; turn records longer
+CALL_TTL_SECONDS = 24 * 3600  # a call's items live a day from their last write
+METRICS_TTL_S = 14 * 24 * 3600  # turn records and aggregates; kimiyi.metrics.window.MAX_WINDOW_MINUTES
 
 
 def call_pk(tracking_id: str) -> str:

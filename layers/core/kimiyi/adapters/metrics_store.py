@@ -56,7 +56,7 @@ from ..api_keys import DEFAULT_TENANT
 from ..metrics.aggregate import Aggregate
 from ..metrics.record import TurnRecord
 from ..metrics.window import HOUR, MINUTE, WindowPlan, hour_key, minute_key, minute_of
-from .items import ConditionFailed, call_key, call_pk, conditional
+from .items import METRICS_TTL_S, ConditionFailed, call_key, call_pk, conditional
 
 __all__ = [
     "AGGREGATE_SHARDS",
@@ -72,7 +72,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-METRICS_TTL_S = 14 * 24 * 3600  # turn records and aggregates; matches window.MAX_WINDOW_MINUTES
 TURN_PREFIX = "TURN#"
 ERRORS_SK = "TURN#ERRORS"
 AGG_SK = "AGG"

@@ -90,3 +90,10 @@ def test_bad_minutes_are_refused_naming_the_parameter(raw):
 def test_plans_refuse_out_of_bounds_windows(minutes):
     with pytest.raises(WindowError, match="minutes"):
         plan_window(ms("2026-11-24T12:00:00"), minutes)
+
+
+def test_the_longest_window_is_what_the_aggregates_ttl_keeps():
+    from kimiyi.adapters.items import METRICS_TTL_S
+    from kimiyi.metrics.window import MAX_WINDOW_MINUTES
+
+    assert MAX_WINDOW_MINUTES * 60 == METRICS_TTL_S

@@ -5,12 +5,17 @@ real chat-completions client reads recorded streams over a real socket.
 - `name.http`: a whole HTTP/1.1 response (status line, headers, a blank line, the body) as the provider
   sends it; written with plain newlines, sent with CRLF in the head and an exact Content-Length.
 Connections are kept alive, as the providers keep them.
+
+Optionally the server speaks TLS (`tls`: a server-side SSLContext; base_url is then https://localhost),
+and holds a streamed response open after its first `hold_after` events until the client leaves
+(`client_left` is set then), as a provider does between tokens.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from pathlib import Path
 
@@ -19,33 +24,46 @@ STREAMS = Path(__file__).resolve().parent / "data" / "llm_streams"
 
 def recorded_response(name: str) -> bytes:
     """The bytes the server writes for one request."""
+    return b"".join(recorded_parts(name))
+
+
+def recorded_parts(name: str) -> list[bytes]:
+    """The bytes for one request in the pieces they go out in: the whole response for `.http`; the head,
+    one HTTP chunk per event and the terminating chunk for `.sse`."""
     raw = (STREAMS / name).read_bytes()
     if name.endswith(".http"):
         head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
         lines = [line for line in head.split(b"\n") if not line.lower().startswith(b"content-length:")]
         lines.append(b"Content-Length: %d" % len(body))
-        return b"\r\n".join(lines) + b"\r\n\r\n" + body
+        return [b"\r\n".join(lines) + b"\r\n\r\n" + body]
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
     events = [event + b"\n\n" for event in raw.replace(b"\r\n", b"\n").split(b"\n\n") if event.strip()]
     if b"\r\n" in raw:  # a recording with CRLF line ends keeps them
         events = [event.replace(b"\n", b"\r\n") for event in events]
-    return head + b"".join(b"%x\r\n%s\r\n" % (len(event), event) for event in events) + b"0\r\n\r\n"
+    return [head, *(b"%x\r\n%s\r\n" % (len(event), event) for event in events), b"0\r\n\r\n"]
 
 
 class ReplayServer:
     """`with ReplayServer("azure_ok.sse") as server:` then point a provider at server.base_url."""
 
-    def __init__(self, recording: str) -> None:
+    def __init__(
+        self, recording: str, *, tls: ssl.SSLContext | None = None, hold_after: int | None = None
+    ) -> None:
         self.recording = recording
+        self.tls = tls
+        self.hold_after = hold_after
         self.requests = 0
         self.connections = 0
+        self.handshake_failed = threading.Event()  # a TLS client refused (or broke off) the handshake
+        self.client_left = threading.Event()  # the client closed a connection whose response was held
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        port = self._listener.getsockname()[1]
+        return f"https://localhost:{port}" if self.tls else f"http://127.0.0.1:{port}"
 
     def __enter__(self) -> ReplayServer:
         thread = threading.Thread(target=self._accept, daemon=True)
@@ -59,7 +77,7 @@ class ReplayServer:
         self._listener.close()
         for sock in self._sockets:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: no TLS close under a reader
         for thread in self._threads:
             thread.join(5)
 
@@ -76,6 +94,14 @@ class ReplayServer:
             self._threads.append(thread)
 
     def _serve(self, connection: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            except OSError:
+                self.handshake_failed.set()
+                connection.close()
+                return
+            self._sockets.append(connection)
         reader = connection.makefile("rb")
         with connection, reader:
             while True:
@@ -87,10 +113,18 @@ class ReplayServer:
                     return
                 reader.read(length)
                 self.requests += 1
+                parts = recorded_parts(self.recording)
                 try:
-                    connection.sendall(recorded_response(self.recording))
+                    if self.hold_after is None:
+                        connection.sendall(b"".join(parts))
+                        continue
+                    connection.sendall(b"".join(parts[: 1 + self.hold_after]))
+                    while reader.read1(4096):  # until the client closes the connection
+                        pass
                 except OSError:
-                    return
+                    pass
+                self.client_left.set()
+                return
 
 
 def _read_request_head(reader) -> int | None:  # type: ignore[no-untyped-def]

@@ -59,18 +59,29 @@ _context: ssl.SSLContext | None = None
 
 
 def tls_context() -> ssl.SSLContext:
-    """One verifying TLS context per process, made on first use (loading CAs takes ~10 ms): certifi's
-    bundle when present (as the SDK used), else the system's."""
+    """One verifying TLS context per process, made on first use (loading CAs takes ~10 ms)."""
     global _context
     with _context_lock:
         if _context is None:
-            try:
-                import certifi
-
-                _context = ssl.create_default_context(cafile=certifi.where())
-            except ImportError:  # pragma: no cover - certifi ships in the layer (botocore's requests)
-                _context = ssl.create_default_context()
+            _context = verifying_context()
         return _context
+
+
+def verifying_context(cafile: str | None = None) -> ssl.SSLContext:
+    """A context that verifies the certificate chain and the hostname: against `cafile` when given, else
+    certifi's bundle when present (as the SDK used), else the system's.
+
+    `cafile` is a seam for tests only (tests/integration/test_llm_tls.py trusts a throwaway CA by putting
+    `lambda: verifying_context(its_ca)` in place of tls_context); production always calls it without one.
+    """
+    if cafile is None:
+        try:
+            import certifi
+
+            cafile = certifi.where()
+        except ImportError:  # pragma: no cover - certifi ships in the layer (botocore's requests)
+            pass
+    return ssl.create_default_context(cafile=cafile)
 
 
 def retry_after_s(headers: Mapping[str, str] | http.client.HTTPMessage) -> float | None:
@@ -195,6 +206,10 @@ class ChatStream:
     def __next__(self) -> str:
         if self._done:
             raise StopIteration
+        if self._is_closed():  # not another delta from what was already read and buffered
+            self._done = True
+            self._discard()
+            raise StopIteration
         try:
             if self._events is None:
                 self._events = self._deltas()
@@ -266,6 +281,9 @@ class ChatStream:
                 sock.settimeout(timeouts.connect_s)
                 sock.connect(address)
                 break
+            except _Cancelled:
+                sock.close()
+                raise
             except OSError as failed:
                 error = failed
                 sock.close()
@@ -273,16 +291,18 @@ class ChatStream:
                     raise _Cancelled from None
         else:
             raise error or OSError(f"no address for {endpoint.hostname}")
+        # The connection owns the socket from here, so the _discard() that follows any failure below (a
+        # refused certificate, a handshake cut short) closes it; otherwise the error's traceback held it
+        # open for as long as anything kept the error, and then left it to the garbage collector.
+        connection.sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if endpoint.tls:
-            wrapped = tls_context().wrap_socket(
+            sock = connection.sock = tls_context().wrap_socket(
                 sock, server_hostname=endpoint.hostname, do_handshake_on_connect=False
             )
-            self._attach(wrapped)
-            wrapped.do_handshake()
-            sock = wrapped
+            self._attach(sock)
+            sock.do_handshake()
         sock.settimeout(timeouts.read_s)
-        connection.sock = sock
         self._endpoint.connections_made += 1
         return connection
 

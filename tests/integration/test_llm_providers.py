@@ -144,10 +144,15 @@ def test_a_rate_limit_carries_the_retry_after(server):
     assert (limited.value.status_code, limited.value.retry_after_s) == (429, 7.0)
 
 
-def test_an_error_answer_leaves_the_connection_reusable(server):
+@pytest.mark.parametrize(
+    ("fault", "raised"),
+    [({"mode": "error"}, APIStatusError), ({"mode": "length", "fail_after_tokens": 2}, ReplyCutShort)],
+    ids=["an error answer", "a reply cut short"],
+)
+def test_a_failed_request_leaves_its_connection_for_the_next_turn(server, fault, raised):
+    server.configure(**fault)
     provider = OpenAIProvider("k", base_url=server.openai_base_url, timeouts=TIMEOUTS)
-    server.configure(mode="error")
-    with pytest.raises(APIStatusError):
+    with pytest.raises(raised):
         stream(provider)
     server.configure(mode="ok")
     assert "".join(stream(provider)) == EXPECTED
@@ -160,16 +165,6 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(server):
     server.drop_idle_connections()  # as a server's keep-alive timeout would
     assert "".join(stream(provider)) == EXPECTED
     assert server.stats["requests"] == 2 and server.stats["connections"] == 2
-
-
-def test_a_cut_short_reply_still_leaves_its_connection_for_the_next_turn(server):
-    server.configure(mode="length", fail_after_tokens=2)
-    provider = OpenAIProvider("k", base_url=server.openai_base_url, timeouts=TIMEOUTS)
-    with pytest.raises(ReplyCutShort):
-        stream(provider)
-    server.configure(mode="ok")
-    assert "".join(stream(provider)) == EXPECTED
-    assert server.stats["connections"] == 1
 
 
 def test_closing_from_another_thread_wakes_a_blocked_reader(server):

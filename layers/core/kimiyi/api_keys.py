@@ -131,16 +131,20 @@ def authorize(presented: str | None, keys: TenantKeys) -> dict:
     return {"isAuthorized": True, "context": {"tenantId": grant.tenant_id, "keyId": grant.key_id}}
 
 
+def _authorizer_context(event: Mapping) -> Mapping:
+    """What the Lambda authorizer passed for this request (`requestContext.authorizer.lambda`)."""
+    return ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
+
+
 def tenant_of(event: Mapping) -> str | None:
     """The tenant the authorizer put in a request's context; None when the request did not pass it."""
-    context = (event.get("requestContext") or {}).get("authorizer") or {}
-    tenant = (context.get("lambda") or {}).get("tenantId")
+    tenant = _authorizer_context(event).get("tenantId")
     return tenant if isinstance(tenant, str) and TENANT_ID.match(tenant) else None
 
 
 def caller_keys(event: Mapping) -> dict[str, str]:
     """The tenant and key id the authorizer put in the context, for log lines (never the key)."""
-    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
+    context = _authorizer_context(event)
     return {name: str(context[name])[:70] for name in ("tenantId", "keyId") if context.get(name)}
 
 

@@ -79,7 +79,7 @@ def verifying_context(cafile: str | None = None) -> ssl.SSLContext:
             import certifi
 
             cafile = certifi.where()
-        except ImportError:  # pragma: no cover - certifi ships in the layer (botocore's requests)
+        except ImportError:  # pragma: no cover - certifi ships in the layer (twilio's requests)
             pass
     return ssl.create_default_context(cafile=cafile)
 

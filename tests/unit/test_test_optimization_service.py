@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from kimiyi.llm import FailoverChain, split_into_tokens
 from kimiyi.metrics.histogram import exact_percentile as percentile
 from kimiyi.test_optimization import compare_pipelines, parse_comparison_request
+from tests.fakes.lockstep_model import LockStepChain, LockStepModel, VirtualClock
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "clinic-appointment.json"
 LONG_REPLY = (
@@ -20,32 +20,9 @@ LONG_REPLY = (
 )
 
 
-class PacedModel:
-    """A fake model: routing prompts get the next of `routes`, every other prompt `reply`, the first
-    token after `first_s` and the others `token_s` apart. It records what it was asked."""
-
-    def __init__(self, reply=LONG_REPLY, routes=("0",), first_s=0.0, token_s=0.0, name="paced"):
-        self.name = name
-        self.reply = reply
-        self._routes = itertools.cycle(routes)
-        self.first_s = first_s
-        self.token_s = token_s
-        self.asked: list[str] = []
-
-    def stream(self, messages, *, max_tokens, temperature, context):
-        judging = "Answer with the number" in messages[0]["content"]
-        self.asked.append("judge" if judging else "reply")
-        return self._paced(split_into_tokens(next(self._routes) if judging else self.reply))
-
-    def _paced(self, tokens):
-        time.sleep(self.first_s)
-        for index, token in enumerate(tokens):
-            if index:
-                time.sleep(self.token_s)
-            yield token
-
-    def describe(self):
-        return {"name": self.name, "model": "fake", "host": "none"}
+def paced(clock=None, **options):
+    """A lock-step fake model on `clock`: its delays are the only time that passes."""
+    return LockStepModel(clock or VirtualClock(), options.pop("reply", LONG_REPLY), **options)
 
 
 def request(utterances, **changes):
@@ -55,34 +32,41 @@ def request(utterances, **changes):
 
 
 def chain_of(model=None):
-    return FailoverChain([model] if model else [], first_token_timeout_s=2)
+    return LockStepChain(model) if model else FailoverChain([], first_token_timeout_s=2)
 
 
 def run(utterances, model=None, **changes):
-    return compare_pipelines(request(utterances, **changes), chain_of(model))
+    clock = model.clock if model else VirtualClock()
+    return compare_pipelines(request(utterances, **changes), chain_of(model), clock=clock)
 
 
 def test_optimized_speaks_before_traditional_on_every_streamed_llm_turn():
-    model = PacedModel(first_s=0.03, token_s=0.004)
+    model = paced(first_s=0.030, token_s=0.004)  # on a virtual clock: these delays are all that passes
     body = run(["Hello?", "Is there parking near the clinic?"], model)
+    reply_ms = 30 + 4 * (len(split_into_tokens(LONG_REPLY)) - 1)  # 30 ms to the first token, 4 ms apart
+    judge_ms = 30  # the routing answer is one token
+    first_clause_ms = 30 + 4  # "Sure" "," is the first speakable clause
     assert len(body["turns"]) == 2
     for row in body["turns"]:
         assert row["node"] == "ask_confirm" and row["needsLlm"] is True
         assert row["reply"] == LONG_REPLY
-        assert row["optimized"]["msToFirstSpeech"] < row["traditional"]["msToFirstSpeech"]
-        assert row["optimized"]["msToFirstSpeech"] < row["optimized"]["msTotal"]  # spoke while streaming
-        assert row["traditional"]["msToFirstSpeech"] == row["traditional"]["msTotal"]  # only when done
-        assert row["savedMs"] > 0
+        assert row["optimized"]["routingMs"] == row["traditional"]["routingMs"] == judge_ms
+        assert row["optimized"]["msToFirstSpeech"] == judge_ms + first_clause_ms  # spoke while streaming
+        assert row["optimized"]["msTotal"] == judge_ms + reply_ms
+        # A <Gather> loop speaks only when the whole reply is written.
+        assert row["traditional"]["msToFirstSpeech"] == row["traditional"]["msTotal"] == judge_ms + reply_ms
+        assert row["savedMs"] == reply_ms - first_clause_ms
         assert row["traditional"]["provider"] == row["optimized"]["provider"] == "paced"
         assert row["traditional"]["llmCalls"] == row["optimized"]["llmCalls"] == 2  # judge, then reply
     summary = body["summary"]
-    assert summary["optimized"]["mean"] < summary["traditional"]["mean"]
-    assert summary["speedup"]["mean"] > 1
+    assert summary["optimized"]["mean"] == judge_ms + first_clause_ms
+    assert summary["traditional"]["mean"] == judge_ms + reply_ms
+    assert summary["speedup"]["mean"] == round((judge_ms + reply_ms) / (judge_ms + first_clause_ms), 2)
     assert body["providers"] == ["paced", "scripted"] and body["scriptedOnly"] is False
 
 
 def test_the_repeated_pass_answers_common_phrases_from_the_cache():
-    model = PacedModel()
+    model = paced()
     body = run(["Hello?", "Who is this?", "Is there parking near the clinic?"], model, repeat=2)
     first, second = body["turns"][:3], body["turns"][3:]
     assert [row["pass"] for row in body["turns"]] == [1, 1, 1, 2, 2, 2]
@@ -104,7 +88,7 @@ def test_the_repeated_pass_answers_common_phrases_from_the_cache():
 
 
 def test_traditional_asks_the_llm_to_route_even_when_a_deterministic_edge_matched():
-    model = PacedModel()
+    model = paced()
     body = run(["Can you repeat that?"], model)  # the "repeat" intent edge: no LLM needed to route
     row = body["turns"][0]
     assert row["node"] == "ask_confirm"
@@ -113,7 +97,7 @@ def test_traditional_asks_the_llm_to_route_even_when_a_deterministic_edge_matche
 
 
 def test_key_presses_and_nodes_without_plain_language_edges_need_no_routing_call():
-    model = PacedModel()
+    model = paced()
     body = run(["No", {"dtmf": "1"}], model)
     said_no, pressed_one = body["turns"]
     # "No" matches the intent edge to the menu: a verbatim line, no LLM in the optimized pipeline.
@@ -128,7 +112,7 @@ def test_key_presses_and_nodes_without_plain_language_edges_need_no_routing_call
 
 
 def test_a_pass_stops_where_the_call_ends_and_the_next_pass_starts_over():
-    body = run(["Yes", "Hello?"], PacedModel(), repeat=2)
+    body = run(["Yes", "Hello?"], paced(), repeat=2)
     assert [(row["pass"], row["turn"], row["node"], row["action"]) for row in body["turns"]] == [
         (1, 1, "see_you", "end"),
         (2, 1, "see_you", "end"),
@@ -150,7 +134,7 @@ def test_with_no_llm_configured_the_scripted_responder_answers_and_the_body_says
 
 
 def test_a_different_route_in_the_traditional_run_is_reported_and_the_optimized_path_is_followed():
-    model = PacedModel(routes=("1", "0"))  # the optimized judge hears "1", the traditional one "0"
+    model = paced(routes=("1", "0"))  # the optimized judge hears "1", the traditional one "0"
     body = run(["Is there parking near the clinic?"], model)
     row = body["turns"][0]
     assert row["diverged"] is True
@@ -160,14 +144,14 @@ def test_a_different_route_in_the_traditional_run_is_reported_and_the_optimized_
 
 
 def test_turns_that_agree_carry_no_traditional_node():
-    row = run(["Hello?"], PacedModel())["turns"][0]
+    row = run(["Hello?"], paced())["turns"][0]
     assert row["diverged"] is False and "node" not in row["traditional"]
 
 
 def test_the_work_stops_before_the_deadline_and_says_truncated():
     ticks = itertools.count(step=0.5)  # every clock reading is half a second after the last
     req = request(["Hello?", "Who is this?", "Is there parking?", "Hello?"])
-    body = compare_pipelines(req, chain_of(PacedModel()), deadline_s=3, clock=lambda: next(ticks))
+    body = compare_pipelines(req, chain_of(paced()), deadline_s=3, clock=lambda: next(ticks))
     assert body["truncated"] is True
     assert 1 <= len(body["turns"]) < 4
     assert body["deadlineMs"] == 3000
@@ -175,7 +159,8 @@ def test_the_work_stops_before_the_deadline_and_says_truncated():
 
 
 def test_no_time_at_all_gives_an_empty_but_well_formed_answer():
-    body = compare_pipelines(request(["Hello?"]), chain_of(PacedModel()), deadline_s=0)
+    ticks = itertools.count(step=0.001)  # any time at all is past a zero deadline
+    body = compare_pipelines(request(["Hello?"]), chain_of(paced()), deadline_s=0, clock=lambda: next(ticks))
     assert body["truncated"] is True and body["turns"] == []
     summary = body["summary"]
     assert summary["traditional"] == {"p50": None, "p95": None, "mean": None}
@@ -185,7 +170,7 @@ def test_no_time_at_all_gives_an_empty_but_well_formed_answer():
 
 def test_the_answer_names_the_workflow_version_language_and_opening():
     req = request(["Hello?"], language="zh-HK")
-    body = compare_pipelines(req, chain_of(PacedModel()))
+    body = compare_pipelines(req, chain_of(paced()))
     assert body["success"] is True
     assert body["workflowId"] == "clinic-appointment-confirmation"
     assert body["workflowVersion"] == req.workflow.version_hash
@@ -197,7 +182,7 @@ def test_the_answer_names_the_workflow_version_language_and_opening():
 def test_verbatim_turns_give_no_meaningless_speedup():
     ticks = itertools.count(step=0.00001)  # 0.01 ms per clock reading: a verbatim turn takes a few
     req = request(["Yes"])  # deterministic edges to verbatim lines: no LLM in the optimized pipeline
-    body = compare_pipelines(req, chain_of(PacedModel()), clock=lambda: next(ticks))
+    body = compare_pipelines(req, chain_of(paced()), clock=lambda: next(ticks))
     row = body["turns"][0]
     assert row["optimized"]["llmCalls"] == 0 and row["optimized"]["msToFirstSpeech"] < 0.1
     assert body["summary"]["speedup"] == {"mean": None, "p50": None}  # not a ratio over rounding noise

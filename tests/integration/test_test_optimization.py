@@ -31,9 +31,10 @@ def llm():
         yield server
 
 
-def next_event(count=itertools.count()) -> float:
+def event_counter():
     """A clock that moves one second per reading: it orders events and measures nothing."""
-    return float(next(count))
+    count = itertools.count()
+    return lambda: float(next(count))
 
 
 def clinic(utterances, **changes):
@@ -56,7 +57,7 @@ def test_optimized_speaks_first_on_streamed_turns_and_the_repeat_hits_the_cache(
         body = compare_pipelines(
             clinic(["Hello?", "Is there parking near the clinic?"], repeat=2),
             chain_to(llm),
-            clock=next_event,
+            clock=event_counter(),
             deadline_s=1e6,
         )
     finally:

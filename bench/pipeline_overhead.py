@@ -1,7 +1,7 @@
 """How much latency the turn pipeline adds on top of the LLM, and what failover costs the caller.
 
-Every turn runs `run_turn` through a FailoverChain of CompatibleProviders (the real `openai` async
-client) against LocalLLMServer on 127.0.0.1, whose first-token time and per-token gap are set, so
+Every turn runs `run_turn` through a FailoverChain of CompatibleProviders (the lean streaming client,
+kimiyi/llm/http_stream.py) against LocalLLMServer on 127.0.0.1, whose first-token time and per-token gap are set, so
 whatever the turn takes beyond the server's own waits is pipeline + client + loopback cost. One chain
 and one client per provider serve every turn of a run, as in a warm Lambda.
 
@@ -14,15 +14,19 @@ docs/benchmarks/pipeline_overhead.png.
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # so `python bench/pipeline_overhead.py` finds the `bench` package
+
+import httpx  # noqa: E402  (development dependency: the bare client the pipeline is compared with)
 
 from bench import common  # noqa: E402
 from kimiyi.chunking import ClauseChunker  # noqa: E402
@@ -225,12 +229,20 @@ def run_scenario(
     path = (scenario.state.node_id,)
     server.reset_stats()
     outcomes = play_many(scenario, chain, turns, settings.warmup, expect("primary", (), path))
-    requests = server.request_count / (turns + settings.warmup)
-    if requests != 1 + scenario.judge_calls:
-        raise BenchError(
-            f"{scenario.key}: {requests:g} LLM requests a turn, expected {1 + scenario.judge_calls}"
-        )
+    check_requests(scenario, server, turns + settings.warmup, 1 + scenario.judge_calls)
     samples = overhead_samples(outcomes, scenario, settings)
+    return scenario_result(scenario, outcomes, samples, 1 + scenario.judge_calls)
+
+
+def check_requests(scenario: Scenario, server: LocalLLMServer, turns: int, expected: float) -> None:
+    requests = server.request_count / turns
+    if requests != expected:
+        raise BenchError(f"{scenario.key}: {requests:g} LLM requests a turn, expected {expected:g}")
+
+
+def scenario_result(
+    scenario: Scenario, outcomes: list[TurnOutcome], samples: dict[str, list[float]], requests: float
+) -> dict:
     return {
         "description": scenario.description,
         "utterance": scenario.utterance,
@@ -241,6 +253,75 @@ def run_scenario(
         "samplesMs": {name: [round(v, 3) for v in values] for name, values in samples.items()},
         "turnsMs": [outcome.marks.as_ms() for outcome in outcomes],
     }
+
+
+# --- scenario 1c: the pipeline against a bare client, turn for turn ---------------------------------------
+
+
+class RecordingProvider:
+    """The provider the pipeline uses, noting the messages it sends, so the bare client sends the same."""
+
+    def __init__(self, inner: CompatibleProvider) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.messages: list[Any] = []
+
+    def stream(self, messages: Sequence[Any], **options: Any) -> Any:
+        self.messages = list(messages)
+        return self.inner.stream(messages, **options)
+
+    def describe(self) -> dict[str, str]:
+        return self.inner.describe()
+
+
+def bare_client_ms(client: httpx.Client, base_url: str, messages: list[Any], tokens: int) -> float:
+    """The same request with nothing around it: httpx streams it and the loop counts content deltas.
+    Returns ms from sending to the `tokens`-th delta (the one that completes the first clause)."""
+    body = {
+        "model": "local-fake",
+        "messages": messages,
+        "max_tokens": 400,
+        "temperature": 0.7,
+        "stream": True,
+    }
+    started = time.perf_counter()
+    elapsed = None
+    seen = 0
+    with client.stream("POST", f"{base_url}/chat/completions", json=body) as response:
+        for line in response.iter_lines():
+            if elapsed is not None or not line.startswith("data: ") or line == "data: [DONE]":
+                continue  # the rest is read to the end, as the pipeline's client does
+            choices = json.loads(line[6:]).get("choices") or [{}]
+            if choices[0].get("delta", {}).get("content"):
+                seen += 1
+                if seen == tokens:
+                    elapsed = (time.perf_counter() - started) * 1000
+    if elapsed is None:
+        raise BenchError(f"the bare client's stream ended after {seen} deltas, before {tokens}")
+    return elapsed
+
+
+def run_against_bare_client(scenario: Scenario, base_url: str, turns: int, settings: Settings) -> dict:
+    """Turns alternate between the pipeline and the bare client on one server, so both see the same
+    machine; each is measured from its own start to the first clause, minus the server's waits."""
+    provider = RecordingProvider(provider_for(base_url, "primary"))
+    chain = FailoverChain([provider], first_token_timeout_s=settings.first_token_ms / 1000 + 2.0)
+    check = expect("primary", (), (scenario.state.node_id,))
+    samples = common.Samples()
+    with httpx.Client(headers={"Authorization": "Bearer bench-key"}) as client:
+        for index in range(settings.warmup + turns):
+            outcome = play(scenario, chain)
+            if problem := check(outcome):
+                raise BenchError(f"{scenario.key} against the bare client, turn {index}: {problem}")
+            k = tokens_to_first_clause(outcome.reply, scenario.state.language)
+            server_wait = settings.first_token_ms + (k - 1) * settings.token_ms
+            bare = bare_client_ms(client, base_url, provider.messages, k)
+            if index >= settings.warmup:
+                samples.add("pipeline_overhead", outcome.marks.as_ms()["firstChunk"] - server_wait)
+                samples.add("bare_client_overhead", bare - server_wait)
+    figures = common.summaries(samples)
+    ratio = figures["pipeline_overhead"]["p99"] / max(figures["bare_client_overhead"]["p99"], 0.001)
+    return {"turns": turns, "metricsMs": figures, "p99Ratio": round(ratio, 2), "samplesMs": dict(samples)}
 
 
 # --- scenario 2: failover -----------------------------------------------------------------------------
@@ -321,6 +402,16 @@ def overhead_table(title: str, result: dict) -> str:
     return common.format_table([f"{title} (ms)", "p50", "p95", "p99", "max"], rows)
 
 
+def bare_client_table(result: dict) -> str:
+    labels = {
+        "pipeline_overhead": "pipeline: received -> first chunk, minus server waits",
+        "bare_client_overhead": "bare httpx loop: send -> first clause's last delta, minus server waits",
+    }
+    rows = [[labels[name], s["p50"], s["p95"], s["p99"], s["max"]] for name, s in result["metricsMs"].items()]
+    table = common.format_table(["overhead (ms)", "p50", "p95", "p99", "max"], rows)
+    return f"{table}\np99 ratio, pipeline / bare client: {result['p99Ratio']:g} (target <= 1.5)"
+
+
 def failover_table(results: dict[str, dict]) -> str:
     rows = []
     for result in results.values():
@@ -362,9 +453,10 @@ def explain(settings: Settings, isolated: dict, judged: dict) -> str:
             f"  (e) overhead = (d) - judge_calls*{f:g} - {f:g} - (k-1)*{t:g} ms",
             f"  isolated: reply {isolated['reply']!r}, k={k_iso}, judge_calls=0",
             f"  judged:   reply {judged['reply']!r}, k={k_judged}, judge_calls=1 (its answer '0' is one token)",
-            "(e) is everything that is not the server sleeping: workflow step, message building, the openai",
-            "client, the event-loop bridge and chain threads, loopback HTTP and the fake server's own Python",
-            "handling on the same cores. It is therefore an upper bound on the pipeline's own cost.",
+            "(e) is everything that is not the server sleeping: workflow step, message building, the HTTP",
+            "client, the chain's reader thread, loopback HTTP and the fake server's own Python handling on",
+            "the same cores. It is therefore an upper bound on the pipeline's own cost; 1c compares it turn",
+            "for turn with a bare client's, which pays the same loopback and server costs and nothing else.",
         ]
     )
 
@@ -504,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
             first_token_timeout_s=settings.first_token_ms / 1000 + 2.0,  # no failover: measure the primary
         )
         isolated = run_scenario(isolated_scenario, chain, settings.turns, settings, primary)
+        versus_bare = run_against_bare_client(
+            isolated_scenario, primary.openai_base_url, settings.turns, settings
+        )
         primary.configure(reply=None)  # the server's router answers the judge; replies echo the caller
         judged = run_scenario(judged_scenario, chain, settings.judged_turns, settings, primary)
         secondary_provider = provider_for(secondary.openai_base_url, "secondary")
@@ -516,10 +611,14 @@ def main(argv: list[str] | None = None) -> int:
     print(common.machine_line())
     print(
         f"Local LLM server: first token {settings.first_token_ms:g} ms, {settings.token_ms:g} ms/token; "
-        f"openai async client via FailoverChain, one chain reused; warm-up {settings.warmup} turns not counted"
+        f"the lean streaming client via FailoverChain, one chain reused; warm-up {settings.warmup} turns not counted"
     )
     print(f"\n1a. {isolated['description']}\n    utterance {ISOLATED_UTTERANCE!r}")
     print(overhead_table(f"one LLM call, {settings.turns} turns", isolated))
+    print(
+        f"\n1c. the same turn, alternating with a bare httpx loop sending the same request ({settings.turns} each)"
+    )
+    print(bare_client_table(versus_bare))
     print(f"\n1b. {judged['description']}\n    utterance {JUDGED_UTTERANCE!r}")
     print(overhead_table(f"clinic + judging, {settings.judged_turns} turns", judged))
     print()
@@ -537,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": dataclasses.asdict(settings),
         "isolated": isolated,
         "judged": judged,
+        "versusBareClient": versus_bare,
         "failover": failover,
         "formulas": {
             "overhead": "firstChunk - judge_calls*first_token_ms - first_token_ms - (k-1)*token_ms",

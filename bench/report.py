@@ -137,6 +137,12 @@ def target_rows(results: dict[str, dict]) -> list[list[Any]]:
         note = f"relay_turns cache hits, {int(hit.get('n', 0))} turns: received -> the reply posted"
         add("cacheHitTurnMs", "p99", hit.get("p99"), note)
     if pipeline:
+        versus = pipeline.get("versusBareClient") or {}
+        note = (
+            f"pipeline_overhead 1c, {versus.get('turns')} turns each, alternating: the pipeline's overhead "
+            "p99 over a bare httpx loop's sending the same request"
+        )
+        add("overheadP99VsBareClient", "max", versus.get("p99Ratio"), note)
         gaps = [
             dig(case, "metricsMs.failure_to_secondary_first_token.max")
             for case in (pipeline.get("failover") or {}).values()

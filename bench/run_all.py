@@ -64,8 +64,9 @@ SUITE = (
             *("--turns", "200", "--judged-turns", "20", "--failover-turns", "10"),
             *("--first-token-ms", "50", "--token-ms", "5", "--deadline-ms", "150"),
         ),
-        90,
-        "the turn pipeline alone: 200 turns at a 50 ms first token; 20 judged, 10 per failover case",
+        120,
+        "the turn pipeline alone: 200 turns at a 50 ms first token, then 200 alternating with a bare httpx "
+        "loop; 20 judged, 10 per failover case",
     ),
     Bench("cold_start", ("--runs", "2"), 240, "2 fresh interpreters per function and copy (default 7)"),
     Bench(

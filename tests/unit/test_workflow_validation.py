@@ -562,7 +562,9 @@ def test_the_error_reads_as_a_summary_with_one_line_per_problem() -> None:
 
 def test_a_long_list_of_problems_is_cut_in_the_summary_but_kept_in_full() -> None:
     payload = minimal()
-    payload["nodes"].extend({"id": f"n{i}", "type": "bogus", "data": {}} for i in range(60))
+    payload["nodes"].extend(
+        {"id": f"n{i}", "type": 5, "data": {}} for i in range(60)
+    )  # malformed: not skipped
     with pytest.raises(WorkflowError) as caught:
         parse_workflow(payload)
     assert len(caught.value.problems) == 60

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import graph
 from .config import WorkflowConfig, parse_config
 from .edges import edge_path, parse_edge
+from .editor import editor_only, touched_ids
 from .errors import Problem, Problems, WorkflowError, json_type
 from .model import NODE_TYPES, Edge, LocalizedText, Node
 from .nodes import node_path, parse_node, usable_id
@@ -23,7 +25,8 @@ def parse_workflow(payload: Mapping[str, Any]) -> Workflow:
     """Check a make-call body (or a stored snapshot) and build the Workflow.
 
     Reads `nodes`, `edges`, `globalPrompt` and `config`; other top-level keys (to, workflowId…)
-    belong to the request and are ignored, as are UI-only fields of nodes and edges.
+    belong to the request and are ignored, as are UI-only fields of nodes and edges, and editor-only
+    nodes (groups, notes, untyped nodes no edge touches: see editor.py), each with a warning.
     Raises WorkflowError (a ValueError) carrying every problem found.
     """
     problems = Problems()
@@ -33,36 +36,93 @@ def parse_workflow(payload: Mapping[str, Any]) -> Workflow:
     config = parse_config(payload.get("config"), problems)
     raw_nodes = _array(payload, "nodes", problems, MAX_NODES, required=True)
     raw_edges = _array(payload, "edges", problems, MAX_EDGES, required=False)
+    canvas = _read_nodes(raw_nodes, touched_ids(raw_edges), problems)
+    edges, edge_paths, links = _read_edges(raw_edges, canvas, problems)
 
-    nodes: dict[str, Node] = {}
-    node_paths: dict[str, str] = {}
-    types: dict[
-        str, str
-    ] = {}  # the skeleton: every node with a usable id and type, even if its data is broken
-    marked: list[str] = []
+    _language_warnings(canvas.nodes, canvas.paths, config, problems)
+    outgoing = _order_outgoing(edges)
+    start = None
+    # Start and reachability need only the skeleton (ids, types, ends), so they are checked even when
+    # some node's data is broken. The finer checks read conditions and need everything intact.
+    if canvas.types and canvas.whole and len(links) == len(raw_edges):
+        start = graph.find_start(list(canvas.types), canvas.marked, links, problems)
+        if start is not None:
+            graph.check_reachability(start, canvas.types, links, canvas.paths, problems)
+    if not problems.errors:
+        graph.check_edges(canvas.nodes, outgoing, edge_paths, canvas.paths, problems)
+        graph.check_static_loops(canvas.nodes, outgoing, canvas.paths, problems)
+    problems.raise_if_any()
+    if start is None:  # unreachable: without errors a start was found; kept so a bug cannot pass silently
+        raise WorkflowError([Problem("nodes", "no start node")], problems.warnings)
+    return Workflow.build(
+        nodes=canvas.nodes,
+        outgoing=outgoing,
+        start_node=start,
+        global_prompt=global_prompt,
+        config=config,
+        warnings=tuple(problems.warnings),
+    )
+
+
+@dataclass
+class _Canvas:
+    """The payload's nodes as read: the steps, and the skeleton the graph checks need."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)  # steps whose every field is valid
+    paths: dict[str, str] = field(default_factory=dict)  # id -> "nodes[3] (id 'x')", editor-only ones too
+    types: dict[str, str] = field(default_factory=dict)  # every step with a usable id and type
+    marked: list[str] = field(default_factory=list)  # ids with data.isStart true
+    whole: bool = True  # every step has a usable id and type (the skeleton is complete)
+
+
+def _read_nodes(raw_nodes: Sequence, touched: frozenset[str], problems: Problems) -> _Canvas:
+    canvas = _Canvas()
+    skipped = 0
     for index, raw in enumerate(raw_nodes):
-        node, is_start = parse_node(index, raw, problems)
+        ignored = editor_only(raw, touched)
+        node, is_start = (None, False) if ignored else parse_node(index, raw, problems)
         node_id = raw.get("id") if isinstance(raw, Mapping) else None
         if not usable_id(node_id):
+            canvas.whole = False
             continue
-        if node_id in node_paths:
+        if node_id in canvas.paths:
+            canvas.whole = False
             problems.error(
-                f"{node_path(index, raw)}.id", f"duplicate node id {node_id!r} (also {node_paths[node_id]})"
+                f"{node_path(index, raw)}.id", f"duplicate node id {node_id!r} (also {canvas.paths[node_id]})"
             )
             continue
-        node_paths[node_id] = node_path(index, raw)
+        canvas.paths[node_id] = node_path(index, raw)
+        if ignored:
+            problems.warn(canvas.paths[node_id], ignored)
+            skipped += 1
+            continue
         if raw.get("type") in NODE_TYPES:
-            types[node_id] = raw["type"]
+            canvas.types[node_id] = raw["type"]
+        else:
+            canvas.whole = False
         if is_start:
-            marked.append(node_id)
+            canvas.marked.append(node_id)
         if node:
-            nodes[node.id] = node
+            canvas.nodes[node.id] = node
+    if raw_nodes and skipped == len(raw_nodes):
+        problems.error(
+            "nodes",
+            f"has no step a call can run: all {skipped} nodes are editor-only (no type of "
+            f"{', '.join(NODE_TYPES)}, and no edge)",
+        )
+    return canvas
 
+
+def _read_edges(
+    raw_edges: Sequence, canvas: _Canvas, problems: Problems
+) -> tuple[list[tuple[int, Edge, int]], dict[str, str], list[tuple[str, str]]]:
+    """(edges with their priority and position, id -> path, (source, target) of every edge whose ends
+    are steps in the skeleton)."""
     edges: list[tuple[int, Edge, int]] = []
     edge_paths: dict[str, str] = {}
-    links: list[tuple[str, str]] = []  # (source, target) of every edge whose ends are nodes
+    links: list[tuple[str, str]] = []
     for index, raw in enumerate(raw_edges):
-        edge, priority = parse_edge(index, raw, node_paths, problems)
+        edge, priority = parse_edge(index, raw, canvas.paths, problems)
         edge_id = raw.get("id") if isinstance(raw, Mapping) else None
         if not usable_id(edge_id):
             continue
@@ -72,34 +132,11 @@ def parse_workflow(payload: Mapping[str, Any]) -> Workflow:
             )
             continue
         edge_paths[edge_id] = edge_path(index, raw)
-        if raw.get("source") in types and raw.get("target") in types:
+        if raw.get("source") in canvas.types and raw.get("target") in canvas.types:
             links.append((raw["source"], raw["target"]))
         if edge:
             edges.append((priority, edge, index))
-
-    _language_warnings(nodes, node_paths, config, problems)
-    outgoing = _order_outgoing(edges)
-    start = None
-    # Start and reachability need only the skeleton (ids, types, ends), so they are checked even when
-    # some node's data is broken. The finer checks read conditions and need everything intact.
-    if raw_nodes and len(types) == len(raw_nodes) and len(links) == len(raw_edges):
-        start = graph.find_start(list(types), marked, links, problems)
-        if start is not None:
-            graph.check_reachability(start, types, links, node_paths, problems)
-    if not problems.errors:
-        graph.check_edges(nodes, outgoing, edge_paths, node_paths, problems)
-        graph.check_static_loops(nodes, outgoing, node_paths, problems)
-    problems.raise_if_any()
-    if start is None:  # unreachable: without errors a start was found; kept so a bug cannot pass silently
-        raise WorkflowError([Problem("nodes", "no start node")], problems.warnings)
-    return Workflow.build(
-        nodes=nodes,
-        outgoing=outgoing,
-        start_node=start,
-        global_prompt=global_prompt,
-        config=config,
-        warnings=tuple(problems.warnings),
-    )
+    return edges, edge_paths, links
 
 
 def _global_prompt(value: object, problems: Problems) -> str:

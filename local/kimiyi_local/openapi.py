@@ -40,11 +40,15 @@ _CLOSED = ConfigDict(extra="forbid")
 # --------------------------------------------------------------------------------------- the workflow
 class WorkflowNode(BaseModel):
     """A React Flow node. `data` holds the type's fields (docs/workflows.md#nodes); `position`,
-    `width`, `selected` and any other UI key are accepted and ignored."""
+    `width`, `selected`, `parentId` and any other UI key are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow", title="WorkflowNode")
     id: str = Field(min_length=1, max_length=128, description="unique among nodes")
-    type: Literal["conversation", "static", "menu", "transfer", "end"]
+    type: Literal["conversation", "static", "menu", "transfer", "end"] | str | None = Field(
+        default=None,
+        description="a step's type; any other type, or none, is an editor-only node (a group, a note) "
+        "when no edge touches it: skipped with a warning (docs/workflows.md#editor-only-nodes)",
+    )
     data: dict[str, Any] = Field(
         default_factory=dict,
         description="prompt, scriptedLine, text, options, phoneNumber, isStart, label, sendDigits… "
@@ -222,12 +226,40 @@ class TestOptimizationResponse(BaseModel):
     summary: dict[str, Any]
 
 
+class GuideMetrics(BaseModel):
+    """The integration guide's names for figures of `summary` (kimiyi.metrics.guide; docs/metrics.md)."""
+
+    model_config = _OPEN
+    averageLatency: float | None = Field(
+        description="ms: the mean server-side turn latency (prompt received -> first text frame sent) of "
+        "the turns that spoke, = summary.turnLatencyMs.avg; null before any turn spoke"
+    )
+    p50Latency: float | None
+    p95Latency: float | None
+    averageFirstTokenTime: float | None = Field(description="ms: LLM request -> first token")
+    cacheHitRate: float | None = Field(
+        ge=0, le=1, description="0-1: cache answers of the turns needing an LLM answer; null when none did"
+    )
+    totalTurns: int
+    errors: int
+    failovers: int
+    latencyUnit: Literal["ms"]
+
+
+class MetricsOptimization(BaseModel):
+    model_config = _OPEN
+    enabled: bool = Field(description="the optimized pipeline: ConversationRelay streaming (mode stream)")
+    mode: Literal["stream", "classic"]
+
+
 class CallMetricsResponse(BaseModel):
     model_config = _OPEN
     success: Literal[True]
     trackingId: str
     summary: dict[str, Any]
     turns: list[dict[str, Any]]
+    metrics: GuideMetrics
+    optimization: MetricsOptimization
 
 
 class WindowMetricsResponse(BaseModel):
@@ -236,6 +268,8 @@ class WindowMetricsResponse(BaseModel):
     window: dict[str, Any]
     summary: dict[str, Any]
     precision: dict[str, Any]
+    metrics: GuideMetrics
+    optimization: MetricsOptimization
 
 
 class HealthReport(BaseModel):

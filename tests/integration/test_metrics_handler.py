@@ -103,6 +103,10 @@ def test_a_calls_turns_and_summary(handler, table, lambda_context):
     assert summary["turns"] == 4 and summary["errors"] == 1
     assert summary["turnLatencyMs"]["p50"] == 180.0 and summary["turnLatencyMs"]["p99"] == 240.0
     assert summary["firstTokenMs"]["count"] == 2 and summary["cacheHitRate"] == pytest.approx(0.3333)
+    # The integration guide's reads: metrics.averageLatency, metrics.cacheHitRate, optimization.enabled
+    assert body["metrics"]["averageLatency"] == summary["turnLatencyMs"]["avg"] == pytest.approx(148.33)
+    assert body["metrics"]["cacheHitRate"] == summary["cacheHitRate"]
+    assert body["optimization"] == {"enabled": True, "mode": "stream"}
 
 
 def test_an_unknown_call_is_404(handler, lambda_context):
@@ -144,9 +148,11 @@ def test_a_request_that_did_not_pass_the_authorizer_is_401(handler, table, lambd
 
 
 def test_a_staged_call_without_turns_is_200_and_empty(handler, table, lambda_context):
-    CallsStore(table).put_session("trk_quiet", {"workflow": "{}"})
+    CallsStore(table).put_session("trk_quiet", {"workflow": "{}", "mode": "classic"})
     status, body, _ = invoke(handler, call_event("trk_quiet"), lambda_context)
     assert status == 200 and body["turns"] == [] and body["summary"]["turns"] == 0
+    assert body["metrics"]["averageLatency"] is None
+    assert body["optimization"] == {"enabled": False, "mode": "classic"}
 
 
 def test_a_malformed_tracking_id_is_400(handler, lambda_context):

@@ -147,6 +147,24 @@ def test_unknown_call_is_none_but_a_staged_call_without_turns_is_empty(store, ta
     assert found is not None and found.records == [] and found.errors == 0
 
 
+@pytest.mark.parametrize(
+    ("session", "mode"),
+    [({"mode": "classic"}, "classic"), ({"mode": "stream"}, "stream"), ({}, "stream")],
+    ids=["classic", "stream", "before-modes"],
+)
+def test_a_staged_calls_mode_comes_from_its_session(store, table, session, mode):
+    CallsStore(table, clock=lambda: AT / 1000).put_session("trk_staged", {"workflow": "{}", **session})
+    assert store.call_turns("trk_staged", "default").mode == mode
+
+
+def test_a_call_with_turns_is_a_streaming_one_read_in_one_query(store, table, watched):
+    CallsStore(table, clock=lambda: AT / 1000).put_session("trk_a", {"workflow": "{}", "mode": "stream"})
+    store.record_turn(turn(1))
+    watched.calls.clear()
+    assert store.call_turns("trk_a", "default").mode == "stream"
+    assert [name for name, _ in watched.calls] == ["query"]  # turn records are relay turns: no session read
+
+
 def test_expired_items_are_not_read(table, aws):
     later = MetricsStore(table, clock=lambda: AT / 1000 + METRICS_TTL_S + 3600)
     later.record_turn(turn())  # written long ago by the clock's standards; moto never expires items

@@ -21,6 +21,7 @@ class Found:
     records: list[TurnRecord]
     errors: int = 0
     tenant: str = "acme"
+    mode: str = "stream"
 
 
 @dataclass
@@ -43,7 +44,11 @@ class FakeReader:
 @pytest.fixture
 def reader():
     return FakeReader(
-        calls={"trk_known": Found([turn(1, 80.0), turn(2, 20.0)], errors=1), "trk_new": Found([])}
+        calls={
+            "trk_known": Found([turn(1, 80.0), turn(2, 20.0)], errors=1),
+            "trk_new": Found([]),
+            "trk_classic": Found([], mode="classic"),
+        }
     )
 
 
@@ -125,3 +130,35 @@ def test_unknown_parameters_are_400_not_silently_ignored(service):
     assert "accepted: minutes" in error.message
     error = problem(lambda: service.call("trk_known", "acme", {"minutes": "5"}))
     assert error.status == 400 and "accepted: none" in error.message
+
+
+# --- the integration guide's names: metrics.averageLatency, metrics.cacheHitRate, optimization.enabled
+
+
+def test_a_call_also_answers_the_guides_metrics_as_views_of_its_summary(service):
+    body = service.call("trk_known", "acme")
+    metrics, summary = body["metrics"], body["summary"]
+    assert metrics["averageLatency"] == summary["turnLatencyMs"]["avg"] == 50.0  # (80 + 20) / 2 ms
+    assert metrics["cacheHitRate"] == summary["cacheHitRate"] == 0.5
+    assert (metrics["p50Latency"], metrics["p95Latency"]) == (20.0, 80.0)
+    assert (metrics["totalTurns"], metrics["errors"], metrics["failovers"]) == (3, 1, 0)
+    assert metrics["averageFirstTokenTime"] is None and metrics["latencyUnit"] == "ms"
+    assert body["optimization"] == {"enabled": True, "mode": "stream"}
+
+
+def test_a_call_with_no_turn_yet_has_null_figures_not_zeros(service):
+    metrics = service.call("trk_new", "acme")["metrics"]
+    assert metrics["averageLatency"] is None and metrics["cacheHitRate"] is None
+    assert metrics["totalTurns"] == 0
+
+
+def test_a_classic_call_is_not_optimized(service):
+    assert service.call("trk_classic", "acme")["optimization"] == {"enabled": False, "mode": "classic"}
+
+
+def test_a_window_also_answers_the_guides_metrics(service, reader):
+    reader.aggregate = Aggregate.of_records([turn(1, 100.0), turn(2, 200.0)], errors=1)
+    body = service.aggregate("acme", {"minutes": "15"})
+    assert body["metrics"]["averageLatency"] == body["summary"]["turnLatencyMs"]["avg"] == 150.0
+    assert body["metrics"]["cacheHitRate"] == body["summary"]["cacheHitRate"] == 0.5
+    assert body["optimization"] == {"enabled": True, "mode": "stream"}

@@ -130,3 +130,34 @@ def test_a_builder_save_with_ui_keys_and_loose_spellings_is_valid(document):
     parse_call_request(json.dumps(body).encode())
     errors = [e.message for e in _validator(document, "MakeCallRequest").iter_errors(body)]
     assert not errors
+
+
+@pytest.mark.parametrize("version", ["v11", "v12"])
+def test_a_react_flow_canvas_save_with_groups_notes_and_untyped_nodes_is_valid(document, version):
+    save = json.loads((ROOT / "tests" / "data" / "react_flow" / f"{version}_save.json").read_text())
+    body = {**save, "to": "+14155550123", "dryRun": True}
+    errors = [e.message for e in _validator(document, "MakeCallRequest").iter_errors(body)]
+    assert not errors
+    assert len(parse_call_request(json.dumps(body).encode()).warnings) == 3  # the three editor-only nodes
+
+
+def test_the_metrics_answers_have_their_documented_shape(document):
+    from kimiyi.metrics import Aggregate, PerformanceMetrics, TurnRecord
+    from kimiyi.metrics.guide import guide_metrics
+
+    records = [TurnRecord("trk_a", 1, 1_795_521_600_000, 120.5, 80.0, cache_hit=False, provider="openai")]
+
+    class Reader:
+        def call_turns(self, tracking_id, tenant_id):
+            return type("Found", (), {"records": records, "errors": 0, "mode": "stream"})()
+
+        def window(self, plan, tenant_id=None):
+            return Aggregate.of_records(records)
+
+    service = PerformanceMetrics(Reader(), clock=lambda: 1_795_521_600.0)
+    call, window = service.call("trk_a", "default"), service.aggregate("default", None)
+    for name, body in (("CallMetricsResponse", call), ("WindowMetricsResponse", window)):
+        errors = [e.message for e in _validator(document, name).iter_errors(body)]
+        assert not errors, f"{name}: {errors[:3]}"
+    documented = document["components"]["schemas"]["GuideMetrics"]
+    assert set(documented["required"]) == set(guide_metrics(call["summary"]))

@@ -39,6 +39,7 @@ has the arithmetic).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 import zlib
@@ -94,6 +95,7 @@ class MetricsReadError(RuntimeError):
 class CallTurns:
     records: list[TurnRecord] = field(default_factory=list)
     errors: int = 0
+    mode: str = "stream"  # turn records are ConversationRelay turns; a turnless call's comes from its session
 
 
 def turn_sk(turn: int) -> str:
@@ -188,17 +190,23 @@ class MetricsStore:
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if not seen_any and self._session_owner(tracking_id, now) != tenant_id:
-            return None
+        if not seen_any:
+            session = self._session(tracking_id, now)
+            if session is None or _owner(session) != tenant_id:
+                return None
+            found.mode = _session_mode(session)
         found.records.sort(key=lambda record: (record.turn, record.at_ms))
         return found
 
-    def _session_owner(self, tracking_id: str, now: float) -> str | None:
+    def _session(self, tracking_id: str, now: float) -> dict[str, Any] | None:
+        """The staged session, if alive: its owner, and the snapshot JSON for the call's mode (a GetItem
+        is charged for the whole item whatever it projects, so reading the JSON costs nothing more)."""
         item = self._table.get_item(
             Key=call_key(tracking_id, "SESSION"),
-            ProjectionExpression="pk, expiresAt, tenantId",
+            ProjectionExpression="pk, expiresAt, tenantId, #session",
+            ExpressionAttributeNames={"#session": "session"},
         ).get("Item")
-        return _owner(item) if item and int(item.get("expiresAt", 0)) > now else None
+        return item if item and int(item.get("expiresAt", 0)) > now else None
 
     def window(self, plan: WindowPlan, tenant_id: str | None = None) -> Aggregate:
         """The sum of the window's hour and minute aggregates, every shard of each (BatchGetItem, no
@@ -260,6 +268,15 @@ def _aggregate_pk(bucket: str, tenant_id: str | None) -> str:
 
 def _shard_pk(unsharded: str, shard: int) -> str:
     return f"{unsharded}#{shard:02d}"
+
+
+def _session_mode(item: Mapping[str, Any]) -> str:
+    """The mode make-call staged ("stream" when the snapshot does not say, as Session.from_record reads it)."""
+    try:
+        mode = json.loads(item.get("session") or "{}").get("mode", "stream")
+    except (ValueError, AttributeError):
+        return "stream"
+    return mode if mode in ("stream", "classic") else "stream"
 
 
 def _owner(item: Mapping[str, Any]) -> str:

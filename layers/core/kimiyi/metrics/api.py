@@ -1,7 +1,12 @@
 """The performance-metrics API's service: what GET /api/performance-metrics[/{trackingId}] answers.
 
-    GET /api/performance-metrics/{trackingId}   -> {"success", "trackingId", "summary", "turns": [...]}
-    GET /api/performance-metrics?minutes=60     -> {"success", "window", "summary", "precision"}
+    GET /api/performance-metrics/{trackingId}   -> {"success", "trackingId", "summary", "turns": [...],
+                                                    "metrics", "optimization"}
+    GET /api/performance-metrics?minutes=60     -> {"success", "window", "summary", "precision",
+                                                    "metrics", "optimization"}
+
+`metrics` and `optimization` are the integration guide's names for figures of the summary (guide.py),
+so the guide's frontend reads them unchanged.
 
 Every answer is the asking tenant's: its calls and its windows. Another tenant's call is answered exactly
 as an unknown one (404), so a trackingId reveals nothing. Bad input is a 400 naming the parameter, an
@@ -17,6 +22,7 @@ from typing import Any, Protocol
 
 from ..api_errors import ApiError, FieldProblem
 from .aggregate import Aggregate, call_summary
+from .guide import STREAM, guide_metrics, guide_optimization
 from .histogram import LOWEST_MS, RELATIVE_ERROR, UNDERFLOW_ERROR_MS
 from .record import TurnRecord
 from .window import PARAMETER, WindowError, WindowPlan, parse_minutes, plan_window
@@ -27,6 +33,7 @@ TRACKING_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # what make-call and inboun
 class CallTurns(Protocol):
     records: list[TurnRecord]
     errors: int
+    mode: str  # the call's: "stream" (ConversationRelay) or "classic" (<Gather>)
 
 
 class MetricsReader(Protocol):
@@ -54,11 +61,14 @@ class PerformanceMetrics:
         found = self.reader.call_turns(tracking_id, tenant_id)
         if found is None:
             raise ApiError(404, "call_not_found", f"no call {tracking_id} (unknown, or older than its TTL)")
+        summary = call_summary(found.records, found.errors)
         return {
             "success": True,
             "trackingId": tracking_id,
-            "summary": call_summary(found.records, found.errors),
+            "summary": summary,
             "turns": [record.to_dict() for record in found.records],
+            "metrics": guide_metrics(summary),
+            "optimization": guide_optimization(found.mode),
         }
 
     def aggregate(self, tenant_id: str, query: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -70,11 +80,14 @@ class PerformanceMetrics:
                 400, "invalid_window", str(error), [FieldProblem(f"query.{PARAMETER}", str(error))]
             ) from None
         plan = plan_window(int(self.clock() * 1000), minutes)
+        summary = self.reader.window(plan, tenant_id).summary()
         return {
             "success": True,
             "window": plan.describe(),
-            "summary": self.reader.window(plan, tenant_id).summary(),
+            "summary": summary,
             "precision": PRECISION,
+            "metrics": guide_metrics(summary),
+            "optimization": guide_optimization(STREAM),  # aggregates hold streaming turns only
         }
 
 

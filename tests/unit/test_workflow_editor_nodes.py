@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kimiyi.make_call_request import parse_call_request
+from kimiyi.test_optimization import parse_comparison_request
 from kimiyi.workflow import WorkflowError, parse_workflow
 from tests.conftest import ROOT
 
@@ -147,11 +148,20 @@ def test_a_canvas_of_editor_only_nodes_has_nothing_to_run() -> None:
     assert problems["nodes"].startswith("has no step a call can run: all 3 nodes are editor-only")
 
 
+SKIPPED_V12 = [
+    "nodes[0] (id 'group-1')",
+    "nodes[4] (id 'sticky-1')",
+    "nodes[5] (id 'randomnode_1733230000000')",
+]
+
+
 def test_make_call_answers_the_skipped_nodes_as_warnings() -> None:
     body = {**save("v12"), "to": "+14155550123", "from": "+14155550100", "workflowId": "wf", "dryRun": True}
     request = parse_call_request(json.dumps(body).encode())
-    assert [w.path for w in request.warnings] == [
-        "nodes[0] (id 'group-1')",
-        "nodes[4] (id 'sticky-1')",
-        "nodes[5] (id 'randomnode_1733230000000')",
-    ]
+    assert [w.path for w in request.warnings] == SKIPPED_V12
+
+
+def test_test_optimization_answers_the_skipped_nodes_as_warnings() -> None:
+    body = {**save("v12"), "utterances": ["yes"]}
+    request = parse_comparison_request(json.dumps(body).encode())
+    assert [w.path for w in request.warnings] == SKIPPED_V12

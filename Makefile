@@ -92,6 +92,7 @@ checkov: $(CHECKOV_VENV)/.installed
 ## none, and cold imports measured 2-3x faster with it (bench/cold_start.py)
 build: $(SAM_VENV)/.installed $(STAMP)
 	$(SAM) build
+	$(BIN)/python scripts/trim_botocore.py .aws-sam/build/CoreLayer/python
 	$(PYTHON) -m compileall -q -j 0 .aws-sam/build
 
 ## artifact-check: every handler imports from a built artifact with only its folder and the layer on sys.path.
@@ -99,6 +100,7 @@ build: $(SAM_VENV)/.installed $(STAMP)
 artifact-check: $(SAM_VENV)/.installed $(STAMP)
 	sed 's/arm64/$(HOST_ARCH)/g' template.yaml > .template.host.yaml
 	$(SAM) build --template-file .template.host.yaml --build-dir .aws-sam/build-host
+	$(BIN)/python scripts/trim_botocore.py .aws-sam/build-host/CoreLayer/python
 	$(BIN)/python scripts/check_artifact.py .aws-sam/build-host --python $(PYTHON)
 
 ## bench: the whole suite in under 10 minutes: figures printed, JSON in bench/results, plots in

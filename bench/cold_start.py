@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))  # so `python bench/cold_start.py` finds the `benc
 sys.path.insert(0, str(REPO / "scripts"))  # check_artifact is a script, not a package
 
 import check_artifact  # noqa: E402
+import trim_botocore  # noqa: E402
 
 from bench import common  # noqa: E402
 from kimiyi_local.template import FunctionSpec, read_stack  # noqa: E402
@@ -128,6 +129,7 @@ def ensure_build(python: str, rebuild: bool) -> None:
     if not rebuild and (BUILD_DIR / "template.yaml").exists() and (BUILD_DIR / LAYER / "python").is_dir():
         built = time.strftime("%Y-%m-%d %H:%M", time.localtime((BUILD_DIR / "template.yaml").stat().st_mtime))
         print(f"Reusing the build in {BUILD_DIR.relative_to(REPO)} (built {built}; --rebuild to rebuild)")
+        trim_botocore.main([str(BUILD_DIR / LAYER / "python")])  # as `make build` ships it; a no-op if done
         return
     if not SAM.exists():
         print("Installing the SAM CLI: make .sam-venv/.installed")
@@ -145,6 +147,7 @@ def ensure_build(python: str, rebuild: bool) -> None:
     print(f"Building for {arch}: {' '.join(command)}")
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{Path(python).parent}:{os.environ['PATH']}"}
     subprocess.run(command, cwd=REPO, env=env, check=True)
+    trim_botocore.main([str(BUILD_DIR / LAYER / "python")])
 
 
 def make_copies(workdir: Path, python: str) -> dict[str, Path]:

@@ -70,6 +70,47 @@ def check(build_dir: Path, python: str) -> int:
     return failures
 
 
+CLIENTS_PROBE = """
+import sys, json
+sys.path[:0] = {paths!r}
+import boto3
+urls = {{}}
+for name in {services!r}:
+    extra = {{"endpoint_url": "https://example.invalid"}} if name == "apigatewaymanagementapi" else {{}}
+    urls[name] = boto3.client(name, region_name="us-east-1", **extra).meta.endpoint_url
+print(json.dumps(urls))
+"""
+
+
+def check_clients(build_dir: Path, python: str) -> int:
+    """A client for each service the template allows, from the (trimmed) layer, at the endpoint the
+    complete botocore of the development environment resolves."""
+    import boto3
+    from trim_botocore import services_in
+
+    from kimiyi_local.template import load_template
+
+    services = sorted(services_in(load_template()))
+    probe = CLIENTS_PROBE.format(paths=[str(build_dir / "CoreLayer" / "python")], services=services)
+    env = {"AWS_ACCESS_KEY_ID": "check", "AWS_SECRET_ACCESS_KEY": "check", "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([python, "-I", "-S", "-B", "-c", probe], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        print(f"FAIL clients: {result.stderr}")
+        return 1
+    built = json.loads(result.stdout)
+    failures = 0
+    for name in services:
+        extra = {"endpoint_url": "https://example.invalid"} if name == "apigatewaymanagementapi" else {}
+        expected = boto3.client(name, region_name="us-east-1", **extra).meta.endpoint_url
+        ok = built.get(name) == expected
+        failures += not ok
+        print(
+            f"{'ok  ' if ok else 'FAIL'} client {name:<24} {built.get(name)}"
+            + ("" if ok else f" (expected {expected})")
+        )
+    return failures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -77,7 +118,8 @@ def main() -> int:
     parser.add_argument("build_dir", type=Path)
     parser.add_argument("--python", default="python3.12")
     args = parser.parse_args()
-    return 1 if check(args.build_dir.resolve(), args.python) else 0
+    build_dir = args.build_dir.resolve()
+    return 1 if check(build_dir, args.python) + check_clients(build_dir, args.python) else 0
 
 
 if __name__ == "__main__":
